@@ -1,0 +1,30 @@
+//! Error helpers: every failure of the runtime is a `candle_core::Error::Msg` whose text names
+//! the problem, so users can match on the message and candle propagates it unchanged.
+
+use candle_core::Error;
+
+/// A configuration value is out of range.
+pub(crate) fn config_error(message: impl std::fmt::Display) -> Error {
+    Error::Msg(format!("imle config: {message}"))
+}
+
+/// The input tensor (θ, the incoming gradient, explicit noise) is unusable.
+pub(crate) fn input_error(message: impl std::fmt::Display) -> Error {
+    Error::Msg(format!("imle input: {message}"))
+}
+
+/// A solver failed: returned an error, panicked, or wrote a bad solution.
+pub(crate) fn solver_error(solver: &str, message: impl std::fmt::Display) -> Error {
+    Error::Msg(format!("imle solver `{solver}`: {message}"))
+}
+
+/// The text of a caught panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(non-string panic payload)".to_string()
+    }
+}

@@ -1,0 +1,41 @@
+//! The runtime of `imle`: everything that runs when an I-MLE layer trains.
+//!
+//! * [`ImleLayer`]: a [`MapSolver`] plus an [`ImleConfig`], a differentiable Candle layer
+//!   (perturb-and-MAP forward, I-MLE gradient backward, `MAP(θ)` in evaluation).
+//! * [`noise`]: counter-based (Philox4x32-10) Gumbel, Gaussian and Sum-of-Gamma noise.
+//! * Built-in solvers: [`TopK`], [`Argmax`], [`GridShortestPath`], [`MaxSpanningTree`].
+//!
+//! ```
+//! use candle_core::{Device, Tensor, Var};
+//! use imle_runtime::{ImleConfig, ImleLayer, Noise, TopK};
+//!
+//! let config = ImleConfig::new(Noise::SumOfGamma { k: 2.0, terms: 10 }).with_lambda(10.0)?;
+//! let layer = ImleLayer::new(TopK::new(2)?, config)?;
+//! let theta = Var::new(&[[0.5f32, -1.0, 2.0, 0.0]], &Device::Cpu)?;
+//! let z = layer.forward(theta.as_tensor())?;
+//! let loss = (z - Tensor::new(&[[1f32, 1.0, 0.0, 0.0]], &Device::Cpu)?)?.sqr()?.sum_all()?;
+//! let grads = loss.backward()?;
+//! assert_eq!(grads.get(&theta).unwrap().dims(), &[1, 4]);
+//! # Ok::<(), candle_core::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod layer;
+#[doc(hidden)]
+pub mod macro_support;
+pub mod noise;
+mod op;
+mod solver;
+mod solvers;
+
+pub use config::{ImleConfig, Reduce, Sense, Target};
+pub use layer::{Evaluation, ImleLayer, Training, repeat_samples};
+pub use noise::{Noise, NoiseKey};
+pub use solver::{BatchSolver, Batched, ConfiguredSolver, MapSolver, Solver, copy_solution};
+pub use solvers::{
+    Argmax, DijkstraScratch, GridShortestPath, KruskalScratch, MaxSpanningTree, NegativeCosts,
+    Neighbourhood, TopK,
+};

@@ -1,0 +1,463 @@
+//! The I-MLE Candle op: perturb-and-MAP forward, target distribution backward.
+//!
+//! Notation (see DESIGN.md §1): σ = +1 to maximise, −1 to minimise; ε the unscaled noise of
+//! one (instance b, draw d) with d = m·S + s (s the sample, m the marginal draw); τ, τ' the
+//! forward and target temperatures. Minimisation is the maximising layer applied to −θ, which
+//! in θ-space reads:
+//!
+//! * forward solver input: `θ + σ·τ·ε`
+//! * target input: `α·θ − σ·λ·g + σ·τ'·ε`
+//! * gradient term: `σ·(z − z')`, or for the central difference
+//!   `σ·(MAP(αθ + σλg + στ'ε) − MAP(αθ − σλg + στ'ε)) / 2`
+//! * gradient: the mean of the terms over the `S·M` draws of each instance.
+//!
+//! The forward pass stores the noise it drew (4 bytes per element and sample, the size of the
+//! output) instead of regenerating it in backward: drawing Sum-of-Gamma noise costs far more
+//! than a solver call on typical sizes, so regenerating would nearly double the backward time.
+
+use crate::config::{ImleConfig, Reduce, Target};
+use crate::error::input_error;
+use crate::noise::{NoiseKey, fill_instance};
+use crate::solver::Solver;
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor};
+use rayon::prelude::*;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// State shared by a layer and every op it creates: the call counter that keys the noise and
+/// the adaptive target's β and running density.
+#[derive(Debug)]
+pub(crate) struct LayerState {
+    pub(crate) calls: std::sync::atomic::AtomicU64,
+    pub(crate) adaptive: Mutex<AdaptiveState>,
+}
+
+/// AIMLE's online state.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AdaptiveState {
+    pub(crate) beta: f32,
+    pub(crate) density: f32,
+}
+
+impl LayerState {
+    pub(crate) fn new(config: &ImleConfig) -> Self {
+        LayerState {
+            calls: 0.into(),
+            adaptive: Mutex::new(AdaptiveState {
+                beta: config.lambda,
+                density: 0.0,
+            }),
+        }
+    }
+
+    pub(crate) fn adaptive(&self) -> AdaptiveState {
+        // Nothing panics while holding this lock, so poisoning cannot happen; recover anyway.
+        *self.adaptive.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Shapes of one forward call.
+#[derive(Clone, Debug)]
+pub(crate) struct Dims {
+    pub(crate) batch: usize,
+    /// θ's dims after the batch dim.
+    pub(crate) instance: Vec<usize>,
+    /// Elements per instance.
+    pub(crate) n: usize,
+}
+
+/// What the forward pass keeps for the backward pass.
+struct Saved {
+    /// Forward noise, rows `b·S + s`, unscaled; empty when there is no noise.
+    noise: Vec<f32>,
+    /// Per-sample solutions, rows `b·S + s`; kept only for `Reduce::Mean` (otherwise they are
+    /// the op's output).
+    samples: Option<Vec<f32>>,
+}
+
+pub(crate) struct ImleOp<S: Solver> {
+    pub(crate) solver: Arc<S>,
+    pub(crate) config: ImleConfig,
+    pub(crate) dims: Dims,
+    pub(crate) key: NoiseKey,
+    /// λ for the perturb target, β for the adaptive one (read when the forward ran).
+    pub(crate) lambda: f32,
+    /// Noise given by the caller, rows `b·D + d`, unscaled.
+    pub(crate) explicit_noise: Option<Vec<f32>>,
+    pub(crate) state: Arc<LayerState>,
+    saved: OnceLock<Saved>,
+}
+
+impl<S: Solver> ImleOp<S> {
+    pub(crate) fn new(
+        solver: Arc<S>,
+        config: ImleConfig,
+        dims: Dims,
+        key: NoiseKey,
+        explicit_noise: Option<Vec<f32>>,
+        state: Arc<LayerState>,
+    ) -> Self {
+        let lambda = match config.target {
+            Target::Perturb => config.lambda,
+            Target::Adaptive { .. } => state.adaptive().beta,
+        };
+        ImleOp {
+            solver,
+            config,
+            dims,
+            key,
+            lambda,
+            explicit_noise,
+            state,
+            saved: OnceLock::new(),
+        }
+    }
+
+    fn samples(&self) -> usize {
+        self.config.samples as usize
+    }
+
+    fn draws(&self) -> usize {
+        self.config.draws() as usize
+    }
+
+    fn has_noise(&self) -> bool {
+        self.explicit_noise.is_some() || self.config.noise != crate::noise::Noise::None
+    }
+
+    /// Writes the unscaled noise of (instance b, draw d) into `row`.
+    fn draw_noise(&self, b: usize, d: usize, row: &mut [f32]) {
+        match &self.explicit_noise {
+            Some(noise) => {
+                let n = self.dims.n;
+                let start = (b * self.draws() + d) * n;
+                row.copy_from_slice(&noise[start..start + n]);
+            }
+            None => fill_instance(&self.config.noise, self.key, b as u32, d as u32, row),
+        }
+    }
+
+    fn forward(&self, theta: &[f32]) -> Result<(Vec<f32>, Shape)> {
+        let Dims { batch, n, .. } = self.dims;
+        let samples = self.samples();
+        check_finite("θ", theta)?;
+        let mut noise = Vec::new();
+        if self.has_noise() {
+            noise = vec![0.0; batch * samples * n];
+            noise
+                .par_chunks_mut(n)
+                .enumerate()
+                .for_each(|(row, out)| self.draw_noise(row / samples, row % samples, out));
+        }
+        let scaled_tau = self.config.sense.sign() * self.config.tau;
+        let mut z = vec![0.0; batch * samples * n];
+        self.solver.solve_rows(
+            &self.dims.instance,
+            &|row, input| {
+                let theta_b = &theta[(row / samples) * n..][..n];
+                let eps = noise.get(row * n..(row + 1) * n);
+                solver_input(input, theta_b, 1.0, 0.0, &[], scaled_tau, eps);
+            },
+            &mut z,
+        )?;
+        // The per-sample solutions are the output itself, except for Reduce::Mean, where they
+        // are kept for the backward pass.
+        let (output, shape, samples_kept) = match self.config.reduce {
+            Reduce::Mean => (
+                mean_over_samples(z.clone(), samples, n),
+                self.theta_shape(),
+                Some(z),
+            ),
+            Reduce::None if samples == 1 => (z, self.theta_shape(), None),
+            Reduce::None => {
+                let mut dims = vec![batch * samples];
+                dims.extend_from_slice(&self.dims.instance);
+                (z, Shape::from(dims), None)
+            }
+        };
+        // Set once: candle calls cpu_fwd exactly once per op value.
+        let _ = self.saved.set(Saved {
+            noise,
+            samples: samples_kept,
+        });
+        Ok((output, shape))
+    }
+
+    fn theta_shape(&self) -> Shape {
+        let mut dims = vec![self.dims.batch];
+        dims.extend_from_slice(&self.dims.instance);
+        Shape::from(dims)
+    }
+
+    /// λ of each gradient row (b, s): the fixed λ, or AIMLE's `β·‖θ_b‖/‖g_row‖`.
+    fn row_lambdas(&self, theta: &[f32], grad: &[f32], grad_rows: usize) -> Vec<f32> {
+        let n = self.dims.n;
+        match self.config.target {
+            Target::Perturb => vec![self.lambda; grad_rows],
+            Target::Adaptive { .. } => {
+                let per_grad_row = grad_rows / self.dims.batch;
+                (0..grad_rows)
+                    .map(|row| {
+                        let b = row / per_grad_row;
+                        let theta_norm = norm(&theta[b * n..(b + 1) * n]);
+                        let grad_norm = norm(&grad[row * n..(row + 1) * n]);
+                        if grad_norm > 0.0 {
+                            self.lambda * theta_norm / grad_norm
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn backward(&self, theta: &[f32], z_out: &[f32], grad: &[f32]) -> Result<Vec<f32>> {
+        let saved = self.saved.get().ok_or_else(|| {
+            input_error("backward ran before forward (the op has no saved state)")
+        })?;
+        check_finite("the incoming gradient", grad)?;
+        let Dims { batch, n, .. } = self.dims;
+        let (samples, draws) = (self.samples(), self.draws());
+        let config = &self.config;
+        let sign = config.sense.sign();
+        // Rows of the incoming gradient: one per sample, or one per instance for Reduce::Mean.
+        let grad_rows = grad.len() / n;
+        let per_instance = grad_rows / batch;
+        let grad_row = |b: usize, s: usize| b * per_instance + s % per_instance;
+        let lambdas = self.row_lambdas(theta, grad, grad_rows);
+
+        // Noise of the extra marginal draws (m >= 1), rows (b, d - S); the forward's is saved.
+        let extra_draws = draws - samples;
+        let mut extra_noise = Vec::new();
+        if self.has_noise() && extra_draws > 0 {
+            extra_noise = vec![0.0f32; batch * extra_draws * n];
+            extra_noise
+                .par_chunks_mut(n)
+                .enumerate()
+                .for_each(|(row, out)| {
+                    let (b, d) = (row / extra_draws, samples + row % extra_draws);
+                    self.draw_noise(b, d, out);
+                });
+        }
+        let eps = |b: usize, d: usize| -> Option<&[f32]> {
+            if !self.has_noise() {
+                None
+            } else if d < samples {
+                Some(&saved.noise[(b * samples + d) * n..][..n])
+            } else {
+                Some(&extra_noise[(b * extra_draws + d - samples) * n..][..n])
+            }
+        };
+        // Solver input of row (b, d) on the `direction` side of the target: +1 is
+        // α·θ + σλg + στ'ε (used by the central difference), -1 is α·θ - σλg + στ'ε.
+        let target = |direction: f32, row: usize, input: &mut [f32]| {
+            let (b, d) = (row / draws, row % draws);
+            let gr = grad_row(b, d % samples);
+            solver_input(
+                input,
+                &theta[b * n..][..n],
+                config.alpha,
+                direction * sign * lambdas[gr],
+                &grad[gr * n..][..n],
+                sign * config.target_tau,
+                eps(b, d),
+            );
+        };
+        let rows = batch * draws;
+        let mut minus = vec![0.0f32; rows * n];
+        self.solver.solve_rows(
+            &self.dims.instance,
+            &|row, input| target(-1.0, row, input),
+            &mut minus,
+        )?;
+        // The other side: MAP(α·θ + σλg + στ'ε) for the central difference; otherwise the
+        // forward solutions MAP(θ + στε), saved for m = 0 and solved here for m >= 1.
+        let mut plus = Vec::new();
+        if config.symmetric {
+            plus = vec![0.0f32; rows * n];
+            self.solver.solve_rows(
+                &self.dims.instance,
+                &|row, input| target(1.0, row, input),
+                &mut plus,
+            )?;
+        } else if extra_draws > 0 {
+            plus = vec![0.0f32; batch * extra_draws * n];
+            let tau = sign * config.tau;
+            self.solver.solve_rows(
+                &self.dims.instance,
+                &|row, input| {
+                    let (b, d) = (row / extra_draws, samples + row % extra_draws);
+                    solver_input(input, &theta[b * n..][..n], 1.0, 0.0, &[], tau, eps(b, d));
+                },
+                &mut plus,
+            )?;
+        }
+        let forward_z = saved.samples.as_deref().unwrap_or(z_out);
+        let plus_row = |b: usize, d: usize| -> &[f32] {
+            if config.symmetric {
+                &plus[(b * draws + d) * n..][..n]
+            } else if d < samples {
+                &forward_z[(b * samples + d) * n..][..n]
+            } else {
+                &plus[(b * extra_draws + d - samples) * n..][..n]
+            }
+        };
+
+        // gradient_b = (1/D) Σ_d σ·c_d·(plus - minus), with c_d = 1/2 for the central
+        // difference and 1/λ with scale_by_lambda; summed in a fixed order per instance.
+        let mut gradient = vec![0.0f32; batch * n];
+        let nonzeros: usize = gradient
+            .par_chunks_mut(n)
+            .enumerate()
+            .map(|(b, acc)| {
+                let mut nonzeros = 0;
+                for d in 0..draws {
+                    let mut coefficient = sign / draws as f32;
+                    if config.symmetric {
+                        coefficient *= 0.5;
+                    }
+                    if config.scale_by_lambda {
+                        // λ = 0 only when g = 0 (adaptive), where the term is 0 too.
+                        let lambda = lambdas[grad_row(b, d % samples)];
+                        coefficient = if lambda > 0.0 {
+                            coefficient / lambda
+                        } else {
+                            0.0
+                        };
+                    }
+                    let minus_row = &minus[(b * draws + d) * n..][..n];
+                    for ((a, &p), &m) in acc.iter_mut().zip(plus_row(b, d)).zip(minus_row) {
+                        let difference = p - m;
+                        nonzeros += (difference != 0.0) as usize;
+                        *a += coefficient * difference;
+                    }
+                }
+                nonzeros
+            })
+            .sum();
+        if let Target::Adaptive {
+            target_density,
+            step,
+        } = config.target
+        {
+            self.update_adaptive(nonzeros as f32 / rows as f32, target_density, step);
+        }
+        Ok(gradient)
+    }
+
+    /// AIMLE: running mean of the gradient density, and β one step towards the target.
+    fn update_adaptive(&self, density: f32, target_density: f32, step: f32) {
+        let mut state = self
+            .state
+            .adaptive
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        state.density = 0.9 * state.density + 0.1 * density;
+        if state.density < target_density {
+            state.beta += step;
+        } else if state.density > target_density {
+            state.beta = (state.beta - step).max(0.0);
+        }
+    }
+}
+
+/// `input = α·θ + step·g + tau·ε`; an empty `g` or a missing `ε` counts as 0.
+fn solver_input(
+    input: &mut [f32],
+    theta: &[f32],
+    alpha: f32,
+    step: f32,
+    g: &[f32],
+    tau: f32,
+    eps: Option<&[f32]>,
+) {
+    if g.is_empty() {
+        input
+            .iter_mut()
+            .zip(theta)
+            .for_each(|(x, &t)| *x = alpha * t);
+    } else {
+        for ((x, &t), &gi) in input.iter_mut().zip(theta).zip(g) {
+            *x = alpha * t + step * gi;
+        }
+    }
+    if let Some(eps) = eps {
+        for (x, &e) in input.iter_mut().zip(eps) {
+            *x += tau * e;
+        }
+    }
+}
+
+fn norm(values: &[f32]) -> f32 {
+    values.iter().map(|v| v * v).sum::<f32>().sqrt()
+}
+
+/// Mean over groups of `group` consecutive rows: `[B·group, n] → [B, n]`, summed in a fixed
+/// order so results do not depend on the thread count.
+fn mean_over_samples(rows: Vec<f32>, group: usize, n: usize) -> Vec<f32> {
+    if group == 1 {
+        return rows;
+    }
+    let batch = rows.len() / (group * n);
+    let mut out = vec![0.0f32; batch * n];
+    let inverse = 1.0 / group as f32;
+    out.par_chunks_mut(n).enumerate().for_each(|(b, acc)| {
+        for row in rows[b * group * n..(b + 1) * group * n].chunks_exact(n) {
+            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+        }
+        acc.iter_mut().for_each(|a| *a *= inverse);
+    });
+    out
+}
+
+pub(crate) fn check_finite(what: &str, values: &[f32]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(input_error(format!(
+            "{what} has a non-finite value ({}) at flat index {i}",
+            values[i]
+        ))),
+    }
+}
+
+/// The contiguous f32 data of a CPU storage.
+fn cpu_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let data = storage.as_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => Err(input_error("expected a contiguous tensor")),
+    }
+}
+
+/// Runs `f` on the contiguous f32 data of a CPU tensor.
+pub(crate) fn with_cpu_f32<R>(tensor: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let tensor = tensor.contiguous()?;
+    let (storage, layout) = tensor.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => f(cpu_f32(cpu, layout)?),
+        _ => Err(input_error(
+            "the CPU I-MLE op got a tensor on another device",
+        )),
+    }
+}
+
+impl<S: Solver> CustomOp1 for ImleOp<S> {
+    fn name(&self) -> &'static str {
+        "imle"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (values, shape) = self.forward(cpu_f32(storage, layout)?)?;
+        Ok((CpuStorage::F32(values), shape))
+    }
+
+    fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let grad_res = grad_res.to_dtype(candle_core::DType::F32)?;
+        let gradient = with_cpu_f32(arg, |theta| {
+            with_cpu_f32(res, |z| {
+                with_cpu_f32(&grad_res, |g| self.backward(theta, z, g))
+            })
+        })?;
+        Tensor::from_vec(gradient, arg.shape(), arg.device()).map(Some)
+    }
+}

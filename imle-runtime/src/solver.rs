@@ -1,0 +1,314 @@
+//! The one mechanism every solver goes through: the [`MapSolver`] trait, and the parallel
+//! driver that calls a solver over many instances (batch × samples) with per-thread buffers.
+
+use crate::config::ImleConfig;
+use crate::error::{panic_message, solver_error};
+use candle_core::Result;
+use rayon::prelude::*;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// A MAP solver for one problem instance: `z = argmax_{z ∈ C} ⟨z, θ⟩` (or `argmin` for a cost
+/// solver used with [`Sense::Minimize`](crate::Sense::Minimize)).
+///
+/// The layer calls [`solve`](MapSolver::solve) in parallel over batch × samples, so it takes
+/// `&self`; working memory that would otherwise be allocated on every call lives in
+/// [`Scratch`](MapSolver::Scratch), made once per worker and reused.
+///
+/// ```
+/// use imle_runtime::MapSolver;
+///
+/// /// Picks every positive entry (an unconstrained binary problem).
+/// struct Positives;
+///
+/// impl MapSolver for Positives {
+///     type Scratch = ();
+///     fn name(&self) -> &str {
+///         "positives"
+///     }
+///     fn solve(&self, theta: &[f32], _shape: &[usize], z: &mut [f32], _: &mut ()) -> candle_core::Result<()> {
+///         for (zi, &t) in z.iter_mut().zip(theta) {
+///             *zi = if t > 0.0 { 1.0 } else { 0.0 };
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let mut z = [0.0; 3];
+/// Positives.solve(&[1.0, -2.0, 0.5], &[3], &mut z, &mut ())?;
+/// assert_eq!(z, [1.0, 0.0, 1.0]);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+pub trait MapSolver: Send + Sync + 'static {
+    /// Per-worker working memory (index buffers, heaps, ...); `()` if none is needed.
+    type Scratch: Default + Send;
+
+    /// A short name for error messages.
+    fn name(&self) -> &str;
+
+    /// Checks once per forward pass that instances of this shape (θ's dims after the batch dim)
+    /// are valid for the solver, e.g. `k <= n` for top-k or a 2-D grid for shortest paths.
+    fn check_instance(&self, _shape: &[usize]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Writes the solution for one instance `theta` (flattened, of `shape`) into `z`, which has
+    /// the same length and arrives filled with zeros.
+    fn solve(
+        &self,
+        theta: &[f32],
+        shape: &[usize],
+        z: &mut [f32],
+        scratch: &mut Self::Scratch,
+    ) -> Result<()>;
+}
+
+/// How a layer runs its solver over many instances at once (batch × samples).
+///
+/// Implemented for every [`MapSolver`] (one call per instance, in parallel with rayon, with
+/// per-worker buffers) and, through [`Batched`], for every [`BatchSolver`] (one call on the
+/// whole batch). You rarely implement it yourself.
+///
+/// ```
+/// use imle_runtime::{Solver, TopK};
+/// let top1 = TopK::new(1)?;
+/// let theta = [0.0f32, 2.0, 1.0, /* instance 2: */ 5.0, 0.0, 0.0];
+/// let mut z = [0.0f32; 6];
+/// top1.solve_rows(&[3], &|row, input: &mut [f32]| input.copy_from_slice(&theta[row * 3..][..3]), &mut z)?;
+/// assert_eq!(z, [0.0, 1.0, 0.0, 1.0, 0.0, 0.0]);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+pub trait Solver: Send + Sync + 'static {
+    /// A short name for error messages.
+    fn name(&self) -> &str;
+
+    /// Checks once per call that instances of this shape are valid for the solver.
+    fn check_instance(&self, shape: &[usize]) -> Result<()>;
+
+    /// Solves `out.len() / n` instances of `shape` (n elements each) into the rows of `out`;
+    /// `input(row, buffer)` writes the input of each row. Every solution is checked: solver
+    /// errors, panics and non-finite values become errors naming the solver.
+    fn solve_rows(
+        &self,
+        shape: &[usize],
+        input: &(dyn Fn(usize, &mut [f32]) + Sync),
+        out: &mut [f32],
+    ) -> Result<()>;
+}
+
+impl<S: MapSolver> Solver for S {
+    fn name(&self) -> &str {
+        MapSolver::name(self)
+    }
+
+    fn check_instance(&self, shape: &[usize]) -> Result<()> {
+        MapSolver::check_instance(self, shape)
+    }
+
+    fn solve_rows(
+        &self,
+        shape: &[usize],
+        input: &(dyn Fn(usize, &mut [f32]) + Sync),
+        out: &mut [f32],
+    ) -> Result<()> {
+        let n = shape.iter().product::<usize>();
+        out.par_chunks_mut(n).enumerate().try_for_each_init(
+            || (vec![0.0f32; n], S::Scratch::default()),
+            |(buffer, scratch), (row, z)| {
+                input(row, buffer);
+                z.fill(0.0);
+                let name = MapSolver::name(self);
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    MapSolver::solve(self, buffer, shape, z, scratch)
+                }));
+                match outcome {
+                    Ok(Ok(())) => check_solution(name, z),
+                    Ok(Err(err)) => Err(solver_error(name, format!("returned an error: {err}"))),
+                    Err(payload) => Err(solver_error(
+                        name,
+                        format!("panicked: {}", panic_message(payload.as_ref())),
+                    )),
+                }
+            },
+        )
+    }
+}
+
+/// A solver that works on a whole batch at once: `[N, …]` inputs in, `[N, …]` solutions out,
+/// on any device (e.g. a solver written with tensor operations). Wrap it in [`Batched`] to
+/// use it in a layer.
+///
+/// ```
+/// use candle_core::{D, Device, Result, Tensor};
+/// use imle_runtime::{BatchSolver, Batched, ImleConfig, ImleLayer, Noise};
+///
+/// /// One-hot argmax of each row, with tensor operations.
+/// struct TensorArgmax;
+/// impl BatchSolver for TensorArgmax {
+///     fn name(&self) -> &str { "tensor argmax" }
+///     fn solve_batch(&self, theta: &Tensor) -> Result<Tensor> {
+///         let max = theta.max_keepdim(D::Minus1)?;
+///         theta.broadcast_eq(&max)?.to_dtype(theta.dtype())
+///     }
+/// }
+///
+/// let layer = ImleLayer::new(Batched(TensorArgmax), ImleConfig::new(Noise::Gumbel))?;
+/// let z = layer.map(&Tensor::new(&[[0f32, 3.0, 1.0]], &Device::Cpu)?)?;
+/// assert_eq!(z.to_vec2::<f32>()?, vec![vec![0.0, 1.0, 0.0]]);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+pub trait BatchSolver: Send + Sync + 'static {
+    /// A short name for error messages.
+    fn name(&self) -> &str;
+
+    /// Checks that instances of this shape are valid for the solver.
+    fn check_instance(&self, _shape: &[usize]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Solves every row of `theta` (shape `[N, …instance]`, f32, on the CPU); must return a
+    /// tensor of the same shape.
+    fn solve_batch(&self, theta: &candle_core::Tensor) -> Result<candle_core::Tensor>;
+}
+
+/// Adapts a [`BatchSolver`] to a layer: the inputs of all rows are gathered into one tensor,
+/// solved in one call, and checked (shape, finiteness, errors, panics).
+///
+/// ```
+/// use candle_core::{Device, Result, Tensor};
+/// use imle_runtime::{BatchSolver, Batched, Solver};
+/// struct Ones;
+/// impl BatchSolver for Ones {
+///     fn name(&self) -> &str { "ones" }
+///     fn solve_batch(&self, theta: &Tensor) -> Result<Tensor> { theta.ones_like() }
+/// }
+/// let mut z = [0.0f32; 4];
+/// Batched(Ones).solve_rows(&[2], &|_, input: &mut [f32]| input.fill(0.5), &mut z)?;
+/// assert_eq!(z, [1.0; 4]);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Batched<B>(pub B);
+
+impl<B: BatchSolver> Solver for Batched<B> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn check_instance(&self, shape: &[usize]) -> Result<()> {
+        self.0.check_instance(shape)
+    }
+
+    fn solve_rows(
+        &self,
+        shape: &[usize],
+        input: &(dyn Fn(usize, &mut [f32]) + Sync),
+        out: &mut [f32],
+    ) -> Result<()> {
+        let n = shape.iter().product::<usize>();
+        let rows = out.len() / n;
+        let mut inputs = vec![0.0f32; out.len()];
+        inputs
+            .par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(row, buffer)| input(row, buffer));
+        let mut dims = vec![rows];
+        dims.extend_from_slice(shape);
+        let theta = candle_core::Tensor::from_vec(inputs, dims, &candle_core::Device::Cpu)?;
+        let name = self.0.name();
+        let solution = match catch_unwind(AssertUnwindSafe(|| self.0.solve_batch(&theta))) {
+            Ok(Ok(solution)) => solution,
+            Ok(Err(err)) => return Err(solver_error(name, format!("returned an error: {err}"))),
+            Err(payload) => {
+                return Err(solver_error(
+                    name,
+                    format!("panicked: {}", panic_message(payload.as_ref())),
+                ));
+            }
+        };
+        if solution.dims() != theta.dims() {
+            return Err(solver_error(
+                name,
+                format!(
+                    "returned a solution of shape {:?} for inputs of shape {:?}",
+                    solution.dims(),
+                    theta.dims()
+                ),
+            ));
+        }
+        let solution = solution
+            .to_device(&candle_core::Device::Cpu)?
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        out.copy_from_slice(&solution);
+        check_solution(name, out)
+    }
+}
+
+/// A solver type that carries the configuration of its layer: what `#[imle_layer]` generates.
+/// It gives the layer [`Default`] (when the solver is `Default`) and
+/// [`ImleLayer::configured`](crate::ImleLayer::configured).
+///
+/// ```
+/// use imle_runtime::{ConfiguredSolver, ImleConfig, ImleLayer, MapSolver, Noise, TopK};
+///
+/// #[derive(Default)]
+/// struct Top2;
+/// impl MapSolver for Top2 {
+///     type Scratch = Vec<u32>;
+///     fn name(&self) -> &str { "top2" }
+///     fn solve(&self, t: &[f32], s: &[usize], z: &mut [f32], w: &mut Vec<u32>) -> candle_core::Result<()> {
+///         TopK::new(2)?.solve(t, s, z, w)
+///     }
+/// }
+/// impl ConfiguredSolver for Top2 {
+///     const CONFIG: ImleConfig = ImleConfig::new(Noise::Gumbel);
+/// }
+/// let layer = ImleLayer::<Top2>::default();
+/// assert_eq!(layer.config().noise, Noise::Gumbel);
+/// ```
+pub trait ConfiguredSolver {
+    /// The configuration the layer starts from (checked when the type was generated).
+    const CONFIG: ImleConfig;
+}
+
+impl<B: ConfiguredSolver> ConfiguredSolver for Batched<B> {
+    const CONFIG: ImleConfig = B::CONFIG;
+}
+
+/// Errors for a non-finite entry in a solution.
+fn check_solution(solver: &str, z: &[f32]) -> Result<()> {
+    match z.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(bad) => Err(solver_error(
+            solver,
+            format!("wrote a non-finite value ({}) at index {bad}", z[bad]),
+        )),
+    }
+}
+
+/// Copies a solution returned as a `Vec` into the output row, checking its length: the adapter
+/// for solvers written as `fn(&[f32]) -> Vec<f32>`.
+///
+/// ```
+/// use imle_runtime::copy_solution;
+/// let mut z = [0.0f32; 3];
+/// copy_solution("mine", &[0.0, 1.0, 0.0], &mut z)?;
+/// assert_eq!(z, [0.0, 1.0, 0.0]);
+/// assert!(copy_solution("mine", &[1.0], &mut z).is_err());
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+pub fn copy_solution(solver: &str, solution: &[f32], z: &mut [f32]) -> Result<()> {
+    if solution.len() != z.len() {
+        return Err(solver_error(
+            solver,
+            format!(
+                "returned a solution of length {} for an instance of {} elements",
+                solution.len(),
+                z.len()
+            ),
+        ));
+    }
+    z.copy_from_slice(solution);
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! Bad input gets a clear error naming the problem: never a panic, never a silent NaN.
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+use imle_runtime::{Argmax, ImleConfig, ImleLayer, MapSolver, Noise, Target, TopK, copy_solution};
+
+fn gumbel() -> ImleConfig {
+    ImleConfig::new(Noise::Gumbel)
+}
+
+fn argmax_layer() -> ImleLayer<Argmax> {
+    ImleLayer::new(Argmax, gumbel()).unwrap()
+}
+
+fn expect_error(result: Result<Tensor>, needle: &str) {
+    match result {
+        Ok(t) => panic!("expected an error containing {needle:?}, got a tensor {t:?}"),
+        Err(err) => assert!(
+            err.to_string().contains(needle),
+            "error {err:?} does not mention {needle:?}"
+        ),
+    }
+}
+
+#[test]
+fn wrong_dtype_rank_and_empty_batches_are_errors() {
+    let cpu = &Device::Cpu;
+    let layer = argmax_layer();
+    expect_error(
+        layer.forward(&Tensor::zeros((2, 3), DType::U32, cpu).unwrap()),
+        "float tensor",
+    );
+    expect_error(
+        layer.forward(&Tensor::zeros(3, DType::F32, cpu).unwrap()),
+        "rank >= 2",
+    );
+    expect_error(
+        layer.forward(&Tensor::zeros((0, 3), DType::F32, cpu).unwrap()),
+        "empty batch",
+    );
+    expect_error(
+        layer.forward(&Tensor::zeros((2, 0), DType::F32, cpu).unwrap()),
+        "empty",
+    );
+    expect_error(
+        layer.map(&Tensor::zeros(3, DType::F32, cpu).unwrap()),
+        "rank >= 2",
+    );
+}
+
+#[test]
+fn other_float_dtypes_are_converted_and_returned_in_their_dtype() {
+    let theta = Tensor::new(&[[0.0f64, 2.0, 1.0]], &Device::Cpu).unwrap();
+    let z = argmax_layer().map(&theta).unwrap();
+    assert_eq!(z.dtype(), DType::F64);
+    assert_eq!(z.to_vec2::<f64>().unwrap(), vec![vec![0.0, 1.0, 0.0]]);
+    let half = theta.to_dtype(DType::BF16).unwrap();
+    assert_eq!(argmax_layer().forward(&half).unwrap().dtype(), DType::BF16);
+}
+
+#[test]
+fn non_finite_theta_is_an_error() {
+    let layer = argmax_layer();
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let theta = Tensor::new(&[[0.0f32, bad]], &Device::Cpu).unwrap();
+        expect_error(layer.forward(&theta), "non-finite");
+        expect_error(layer.map(&theta), "non-finite");
+    }
+}
+
+#[test]
+fn non_finite_incoming_gradient_is_an_error() {
+    let theta = Var::new(&[[0.0f32, 1.0, 2.0]], &Device::Cpu).unwrap();
+    let z = argmax_layer().forward(theta.as_tensor()).unwrap();
+    let weights = Tensor::new(&[[1.0f32, f32::NAN, 0.0]], &Device::Cpu).unwrap();
+    let err = (z * weights)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap_err();
+    assert!(err.to_string().contains("incoming gradient"), "{err}");
+}
+
+#[test]
+fn non_contiguous_input_is_made_contiguous() {
+    let theta = Tensor::new(&[[0.0f32, 5.0], [3.0, 1.0], [2.0, 4.0]], &Device::Cpu).unwrap();
+    let transposed = theta.t().unwrap(); // [2, 3], strided
+    assert!(!transposed.is_contiguous());
+    let z = argmax_layer().map(&transposed).unwrap();
+    assert_eq!(
+        z.to_vec2::<f32>().unwrap(),
+        vec![vec![0.0, 1.0, 0.0], vec![1.0, 0.0, 0.0]]
+    );
+}
+
+/// A solver whose behaviour each test picks.
+struct Faulty(fn(&[f32], &mut [f32]) -> Result<()>);
+
+impl MapSolver for Faulty {
+    type Scratch = ();
+    fn name(&self) -> &str {
+        "faulty"
+    }
+    fn solve(&self, theta: &[f32], _: &[usize], z: &mut [f32], _: &mut ()) -> Result<()> {
+        (self.0)(theta, z)
+    }
+}
+
+fn run_faulty(solve: fn(&[f32], &mut [f32]) -> Result<()>) -> Result<Tensor> {
+    let layer = ImleLayer::new(Faulty(solve), gumbel())?;
+    let theta = Tensor::zeros((4, 5), DType::F32, &Device::Cpu)?;
+    layer.forward(&theta)
+}
+
+#[test]
+fn solver_failures_become_errors_naming_the_solver() {
+    expect_error(
+        run_faulty(|_, z| copy_solution("faulty", &[1.0, 0.0], z)),
+        "solution of length 2 for an instance of 5",
+    );
+    expect_error(
+        run_faulty(|_, z| {
+            z[3] = f32::NAN;
+            Ok(())
+        }),
+        "non-finite value (NaN) at index 3",
+    );
+    expect_error(
+        run_faulty(|_, _| Err(candle_core::Error::Msg("infeasible".into()))),
+        "returned an error: infeasible",
+    );
+    expect_error(
+        run_faulty(|_, _| panic!("index out of range")),
+        "panicked: index out of range",
+    );
+}
+
+#[test]
+fn a_panicking_solver_leaves_no_poisoned_state() {
+    let layer = ImleLayer::new(
+        Faulty(|theta, z| {
+            if theta.iter().any(|&t| t > 100.0) {
+                panic!("too large");
+            }
+            z[0] = 1.0;
+            Ok(())
+        }),
+        gumbel(),
+    )
+    .unwrap();
+    let large = Tensor::full(1000f32, (3, 4), &Device::Cpu).unwrap();
+    let small = Tensor::zeros((3, 4), DType::F32, &Device::Cpu).unwrap();
+    for _ in 0..3 {
+        expect_error(layer.forward(&large), "panicked: too large");
+        assert_eq!(
+            layer
+                .forward(&small)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap(),
+            3.0
+        );
+    }
+}
+
+#[test]
+fn k_out_of_range_is_an_error() {
+    assert!(TopK::new(0).unwrap_err().to_string().contains("k >= 1"));
+    let layer = ImleLayer::new(TopK::new(6).unwrap(), gumbel()).unwrap();
+    let theta = Tensor::zeros((2, 5), DType::F32, &Device::Cpu).unwrap();
+    expect_error(layer.forward(&theta), "k = 6");
+    expect_error(layer.map(&theta), "k = 6");
+}
+
+#[test]
+fn bad_configuration_is_an_error() {
+    let layer = argmax_layer();
+    for lambda in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+        let err = layer.clone().with_lambda(lambda).unwrap_err();
+        assert!(err.to_string().contains("lambda"), "{err}");
+    }
+    assert!(
+        layer
+            .clone()
+            .with_samples(0)
+            .unwrap_err()
+            .to_string()
+            .contains("samples")
+    );
+    assert!(layer.clone().with_marginal_samples(0).is_err());
+    assert!(layer.clone().with_tau(-1.0).is_err());
+    assert!(
+        layer
+            .clone()
+            .with_noise(Noise::SumOfGamma {
+                k: f32::NAN,
+                terms: 10
+            })
+            .is_err()
+    );
+    assert!(
+        layer
+            .clone()
+            .with_noise(Noise::SumOfGamma { k: 5.0, terms: 0 })
+            .is_err()
+    );
+    let adaptive_bad_step = Target::Adaptive {
+        target_density: 1.0,
+        step: 0.0,
+    };
+    assert!(layer.clone().with_target(adaptive_bad_step).is_err());
+    let mut config = gumbel();
+    config.samples = 0;
+    assert!(ImleLayer::new(Argmax, config).is_err());
+}
+
+#[test]
+fn explicit_noise_of_the_wrong_shape_or_with_nan_is_an_error() {
+    let layer = argmax_layer().with_samples(2).unwrap();
+    let theta = Tensor::zeros((3, 4), DType::F32, &Device::Cpu).unwrap();
+    let short = Tensor::zeros((3, 4), DType::F32, &Device::Cpu).unwrap();
+    expect_error(
+        layer.forward_with_noise(&theta, &short),
+        "explicit noise must have shape",
+    );
+    let nan = Tensor::full(f32::NAN, (6, 4), &Device::Cpu).unwrap();
+    expect_error(layer.forward_with_noise(&theta, &nan), "non-finite");
+}
+
+struct WrongShape;
+
+impl imle_runtime::BatchSolver for WrongShape {
+    fn name(&self) -> &str {
+        "wrong shape"
+    }
+    fn solve_batch(&self, theta: &Tensor) -> Result<Tensor> {
+        theta.narrow(1, 0, 1)
+    }
+}
+
+#[test]
+fn a_batch_solver_returning_the_wrong_shape_is_an_error() {
+    let layer = ImleLayer::new(imle_runtime::Batched(WrongShape), gumbel()).unwrap();
+    let theta = Tensor::zeros((2, 3), DType::F32, &Device::Cpu).unwrap();
+    expect_error(
+        layer.forward(&theta),
+        "returned a solution of shape [2, 1] for inputs of shape [2, 3]",
+    );
+}
