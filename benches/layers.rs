@@ -72,7 +72,8 @@ fn noise_rows(threads: usize) {
     }
 }
 
-/// Forward + backward of `layer` on `theta` with a fixed linear loss; returns ms.
+/// Forward + backward of `layer` on `theta` with the linear loss `sum(z ⊙ weights)` (the loss's
+/// own multiply, sum and their backward run in candle and are part of the time).
 fn layer_step<S: MapSolver>(layer: &ImleLayer<S>, theta: &Tensor, weights: &Tensor) -> Result<()> {
     let var = Var::from_tensor(theta)?;
     let z = layer.forward(var.as_tensor())?;
@@ -96,6 +97,14 @@ fn layer_rows() -> Result<()> {
         )?;
         let theta = Tensor::randn(0f32, 1.0, (batch, n), cpu)?;
         let weights = Tensor::randn(0f32, 1.0, (batch * samples as usize, n), cpu)?;
+        let forward = time(2, 9, || {
+            layer.forward(&theta).unwrap();
+        });
+        row(
+            &format!("top-k forward only B=128 n=1000 k=10 S={samples}"),
+            "ms/call",
+            (forward.0 * 1e3, forward.1 * 1e3),
+        );
         let (median, min) = time(2, 9, || layer_step(&layer, &theta, &weights).unwrap());
         row(
             &format!("top-k fwd+bwd B=128 n=1000 k=10 S={samples}"),

@@ -29,3 +29,91 @@
 #![warn(missing_docs)]
 
 pub use imle_runtime::*;
+
+/// Turns a solver function into an I-MLE layer type. The reference (signatures, keys with their
+/// defaults, compile-time checks) follows these examples.
+///
+/// ```
+/// use candle_core::{Device, ModuleT, Tensor, Var};
+/// use imle::imle_layer;
+///
+/// /// Top-5 of θ, as a 0/1 mask.
+/// #[imle_layer(noise = "sum_of_gamma", k = 5, lambda = 10, samples = 4)]
+/// fn top5(theta: &[f32], z: &mut [f32]) {
+///     let mut order: Vec<usize> = (0..theta.len()).collect();
+///     order.sort_by(|&a, &b| theta[b].total_cmp(&theta[a]).then(a.cmp(&b)));
+///     for &i in &order[..5] {
+///         z[i] = 1.0;
+///     }
+/// }
+///
+/// let layer = Top5::default();
+/// assert_eq!(layer.config().samples, 4);
+/// let theta = Var::rand(0f32, 1.0, (2, 10), &Device::Cpu)?;
+/// let z = layer.forward(theta.as_tensor())?; // [2·4, 10]: 4 samples per row
+/// assert_eq!(z.sum_all()?.to_scalar::<f32>()?, 40.0);
+/// let target = layer.repeat_for_samples(&Tensor::ones((2, 10), candle_core::DType::F32, &Device::Cpu)?)?;
+/// let grads = (z - target)?.sqr()?.sum_all()?.backward()?;
+/// assert_eq!(grads.get(&theta).unwrap().dims(), &[2, 10]);
+///
+/// let z_eval = layer.forward_t(theta.as_tensor(), false)?; // MAP(θ), no noise
+/// assert_eq!(z_eval.dims(), &[2, 10]);
+/// let tuned = Top5::default().with_lambda(20.0)?.with_seed(7); // run-time overrides
+/// assert_eq!(tuned.config().lambda, 20.0);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+///
+/// A fallible solver that returns its solution, and one that owns a context:
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use imle::imle_layer;
+///
+/// /// The single best item, or an error when every score is negative.
+/// #[imle_layer(noise = "gumbel", name = "BestItem")]
+/// pub fn best(theta: &[f32]) -> Result<Vec<f32>, String> {
+///     let (best, &score) = theta.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap();
+///     if score < 0.0 {
+///         return Err(format!("no item is worth taking (best score {score})"));
+///     }
+///     let mut z = vec![0.0; theta.len()];
+///     z[best] = 1.0;
+///     Ok(z)
+/// }
+///
+/// let theta = Tensor::new(&[[-1f32, -2.0]], &Device::Cpu)?;
+/// let err = BestItem::default().map(&theta).unwrap_err().to_string();
+/// assert!(err.contains("`BestItem`") && err.contains("no item is worth taking"), "{err}");
+///
+/// /// Items that fit a budget: the layer owns the prices.
+/// pub struct Prices { costs: Vec<f32>, budget: f32 }
+///
+/// /// Greedy: the best value per cost first, while the budget lasts.
+/// #[imle_layer(noise = "gaussian", tau = 0.5)]
+/// pub fn within_budget(prices: &Prices, theta: &[f32], z: &mut [f32]) {
+///     let mut order: Vec<usize> = (0..theta.len()).filter(|&i| theta[i] > 0.0).collect();
+///     let ratio = |i: usize| theta[i] / prices.costs[i];
+///     order.sort_by(|&a, &b| ratio(b).total_cmp(&ratio(a)));
+///     let mut left = prices.budget;
+///     for i in order {
+///         if prices.costs[i] <= left {
+///             left -= prices.costs[i];
+///             z[i] = 1.0;
+///         }
+///     }
+/// }
+///
+/// let layer = WithinBudget::from_context(Prices { costs: vec![1.0, 2.0, 3.0], budget: 3.0 });
+/// assert_eq!(layer.context().budget, 3.0);
+/// let z = layer.map(&Tensor::new(&[[1f32, 4.0, 3.0]], &Device::Cpu)?)?;
+/// assert_eq!(z.to_vec2::<f32>()?, vec![vec![1.0, 1.0, 0.0]]);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+///
+/// Mistakes are compile errors that point at the token:
+///
+/// ```compile_fail
+/// #[imle::imle_layer(noise = "sum_of_gamma", lamda = 10)] // no `k`; did you mean `lambda`?
+/// fn top5(theta: &[f32], z: &mut [f32]) {}
+/// ```
+pub use imle_macros::imle_layer;

@@ -300,15 +300,16 @@ fn check_solution(solver: &str, z: &[f32]) -> Result<()> {
 /// ```
 pub fn copy_solution(solver: &str, solution: &[f32], z: &mut [f32]) -> Result<()> {
     if solution.len() != z.len() {
-        return Err(solver_error(
-            solver,
-            format!(
-                "returned a solution of length {} for an instance of {} elements",
-                solution.len(),
-                z.len()
-            ),
-        ));
+        return Err(wrong_length(solver, solution.len(), z.len()));
     }
     z.copy_from_slice(solution);
     Ok(())
+}
+
+/// The error for a solution whose length is not the instance's.
+pub(crate) fn wrong_length(solver: &str, got: usize, expected: usize) -> candle_core::Error {
+    solver_error(
+        solver,
+        format!("returned a solution of length {got} for an instance of {expected} elements"),
+    )
 }

@@ -255,33 +255,3 @@ fn sog_single_element_moments() {
     assert!((m.mean - mean).abs() < 5.0 * (var / m.n).sqrt(), "{m:?}");
     assert!((m.var - var).abs() < 5.0 * m.var_std_err(), "{m:?}");
 }
-
-/// Timing of every supported path, single-threaded (run with
-/// `cargo test --release -- --ignored --nocapture bench_paths`).
-#[test]
-#[ignore]
-fn bench_paths() {
-    let key = NoiseKey::new(1, 0);
-    let mut buf = vec![0f32; 1 << 18];
-    let paths = [Path::Reference, Path::Portable, Path::detect()];
-    #[cfg(target_arch = "x86_64")]
-    let paths = [paths[0], paths[1], Path::Avx2, Path::Avx512];
-    for noise in [SOG_10, Noise::Gumbel, Noise::Gaussian] {
-        for path in paths.into_iter().filter(|p| p.is_supported()) {
-            let len = if path == Path::Reference {
-                buf.len() / 16
-            } else {
-                buf.len()
-            };
-            let mut best = f64::INFINITY;
-            for _ in 0..5 {
-                let t = std::time::Instant::now();
-                for (b, row) in buf[..len].chunks_mut(1024).enumerate() {
-                    fill_with(path, &noise, key, b as u32, 0, row);
-                }
-                best = best.min(t.elapsed().as_secs_f64());
-            }
-            println!("{noise:?} {path:?}: {:.2} ns/elem", best * 1e9 / len as f64);
-        }
-    }
-}

@@ -1,0 +1,101 @@
+//! The `#[imle_layer(...)]` attribute of [`imle`](https://docs.rs/imle): turns a solver
+//! function into an I-MLE layer type. Use it through `imle::imle_layer`; the generated code
+//! refers to the `imle` crate.
+//!
+//! The attribute is thin: `attr.rs` parses the arguments, `valid.rs` checks them (with an
+//! error on the offending token for each problem), `ast.rs` reads the function's signature,
+//! and `expand.rs` emits a few items that delegate to `imle`'s runtime.
+
+mod ast;
+mod attr;
+mod errors;
+mod expand;
+mod valid;
+
+use proc_macro::TokenStream;
+
+/// Makes an I-MLE layer type out of a MAP solver function.
+///
+/// On `fn top5(...)` the attribute leaves the function as it is and adds:
+///
+/// * `type Top5 = ImleLayer<Top5Solver>`: the layer, with the function's visibility and doc
+///   comments. `Top5::default()` has the attribute's configuration; `layer.forward(&θ)`
+///   trains (perturb-and-MAP, with the I-MLE gradient), `layer.forward_t(&θ, false)` or
+///   `layer.map(&θ)` evaluates `MAP(θ)`, and the `with_*` methods change the configuration at
+///   run time (`Top5::default().with_lambda(20.0)?.with_seed(7)`).
+/// * `struct Top5Solver`: a `MapSolver` (a `BatchSolver` for the batched form) that calls the
+///   function, and a `ConfiguredSolver` whose `CONFIG` is the attribute's configuration, built
+///   and checked at compile time. `ImleLayer::new(Top5Solver, config)` uses another config.
+///
+/// The layer's name is the function's in UpperCamelCase (`top_k` gives `TopK` and
+/// `TopKSolver`) unless `name = "..."` says otherwise; solver errors name it.
+///
+/// # Solver signatures
+///
+/// θ (`theta`) is one instance, flattened; `z` is where the solution goes, zeroed before each
+/// call. The function is called in parallel over batch × samples.
+///
+/// ```text
+/// fn(theta: &[f32], z: &mut [f32])                  writes the solution into z
+/// fn(theta: &[f32]) -> Vec<f32>                     returns it (its length is checked)
+/// fn(theta: &[f32], z: &mut [f32]) -> Result<(), E>
+/// fn(theta: &[f32]) -> Result<Vec<f32>, E>          fallible: any E: Display
+/// fn(context: &Ctx, theta: &[f32], ...)             a leading context (see below)
+/// fn(theta: &[f32], shape: &[usize], ...)           the instance shape (θ's dims after
+///                                                   the batch dim), before z
+/// fn(theta: &Tensor) -> candle_core::Result<Tensor> batched: one call on the whole
+///                                                   [N, ...] batch (also `-> Tensor`)
+/// ```
+///
+/// `f64` works in place of `f32` (θ and z are converted, through per-thread buffers). `Result`
+/// may be any `Result` (`std`, `candle_core`, `anyhow`, ...); a solver's error arrives as a
+/// `candle_core::Error` reading ``imle solver `Top5`: returned an error: ...``. A panic in
+/// the solver becomes such an error too. `const fn` and `extern "ABI" fn` are fine; generic,
+/// `async` and `unsafe` functions and methods are not.
+///
+/// **Context.** With a leading `&Ctx` parameter (a graph, a cost matrix: any sized type that
+/// is `Send + Sync + 'static`) the solver type owns a `Ctx`: build the layer with
+/// `Layer::from_context(ctx)` and read it back with `layer.context()`. `Layer::default()`
+/// exists when `Ctx: Default`.
+///
+/// # Keys
+///
+/// Every key is optional; the names are those of `ImleConfig`'s fields and the layer's `with_*`
+/// methods. Numbers may be written as integers (`lambda = 10`).
+///
+/// | key | value | default |
+/// |-----|-------|---------|
+/// | `noise` | `"sum_of_gamma"`, `"gumbel"`, `"gaussian"` or `"none"` | `"gumbel"` |
+/// | `k` | Sum-of-Gamma's `k` (the expected number of ones in a solution), > 0; required with `"sum_of_gamma"` and only allowed with it | — |
+/// | `gamma_terms` | Sum-of-Gamma's number of terms `s`, 1..=255; only with `"sum_of_gamma"` | `10` |
+/// | `target` | `"perturb"` (θ' = α·θ − λ·∂L/∂z) or `"adaptive"` (AIMLE) | `"perturb"` |
+/// | `lambda` | λ, > 0 (for `"adaptive"`: the initial β, ≥ 0) | `10` |
+/// | `alpha` | α in θ' = α·θ − λ·∂L/∂z, finite | `1` |
+/// | `samples` | perturb-and-MAP samples S per instance, ≥ 1 | `1` |
+/// | `marginal_samples` | noise draws M per gradient term, ≥ 1 (S·M must fit a `u32`) | `1` |
+/// | `tau` | temperature τ of the forward noise, ≥ 0; not with `"none"` | `1` |
+/// | `target_tau` | temperature τ' of the target's noise, ≥ 0; not with `"none"` | `1` |
+/// | `symmetric` | central-difference gradient: `true`/`false` (a bare `symmetric` means `true`) | `false` |
+/// | `scale_by_lambda` | divide the gradient by λ: `true`/`false` | `false` |
+/// | `sense` | `"maximize"` or `"minimize"` (cost solvers) | `"maximize"` |
+/// | `reduce` | `"none"` (`[B·S, …]` output) or `"mean"` (the sample mean) | `"none"` |
+/// | `seed` | the noise seed, a `u64` | `0` |
+/// | `target_density` | wanted non-zero gradient entries per sample, ≥ 0; only with `"adaptive"` | `1` |
+/// | `adaptive_step` | how far β moves per backward pass, > 0; only with `"adaptive"` | `1e-4` |
+/// | `name` | the layer type's name (also the solver's, in errors) | the function's, UpperCamelCase |
+///
+/// # Compile-time errors
+///
+/// Each points at the offending token, and all are reported at once: an unknown key (with a
+/// "did you mean"), an unknown noise, target, sense or reduction, a value of the wrong type, a
+/// value out of range (λ ≤ 0, an infinite number, `samples = 0`, `k = 0`, ...), Sum-of-Gamma
+/// without `k`, keys that contradict each other (`k` without Sum-of-Gamma, `target_density`
+/// without the adaptive target, `target_tau` without noise), a key given twice, and any
+/// signature not listed above. The configuration the attribute emits is always one that
+/// `ImleConfig::validate` accepts.
+///
+/// Examples: see the `imle` crate's documentation of this attribute.
+#[proc_macro_attribute]
+pub fn imle_layer(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::imle_layer(args.into(), item.into()).into()
+}

@@ -1,0 +1,10 @@
+use imle::imle_layer;
+
+#[imle_layer(lambda = "10", samples = 2.5, symmetric = 1, noise = gumbel, tau = f32::NAN, seed)]
+fn top1(theta: &[f32], z: &mut [f32]) {
+    z[0] = theta[0];
+}
+
+fn main() {
+    let _ = Top1::default();
+}
