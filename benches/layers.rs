@@ -1,21 +1,111 @@
-//! Speed of the hot paths, printed as a table (median and min over repeats after warm-up).
+//! Speed of the hot paths, printed as a table (median and min over repeats after warm-up),
+//! beside a PyTorch reference doing the same work when one is available.
 //!
 //! ```sh
-//! cargo bench --bench layers
+//! cargo bench --bench layers              # the table
+//! cargo bench --bench layers -- --json    # plus one JSON object, one key per row
+//! cargo bench --bench layers -- --quick   # fewer repeats, no scaling rows
 //! ```
 //!
-//! Rows: noise generation (ns/element, 10^6 elements, 1 thread and all threads), the top-k
-//! layer forward + backward (B = 128, n = 1000, k = 10, SoG noise, λ = 10, S = 1 and 10), and
-//! the grid shortest-path layer forward + backward (B = 32, S = 1, 12×12 and 30×30).
+//! The PyTorch side runs `benches/reference/torch_imle.py --json` with the python named by
+//! `IMLE_TORCH_PYTHON` (default `python3`) when that python can import torch; otherwise its
+//! column says "-". Rows: noise generation (ns/element, 10^6 elements, 1 thread and all
+//! threads), the top-k layer forward + backward (B = 128, n = 1000, k = 10, SoG noise,
+//! λ = 10, S = 1 and 10), the grid shortest-path layer forward + backward (B = 32, S = 1,
+//! 12×12 and 30×30), the macro-generated layer against the same layer built by hand,
+//! scaling of the top-k layer in B and n, and peak memory of one call.
 
-use candle_core::{DType, Device, Result, Tensor, Var};
+use candle_core::{Device, Result, Tensor, Var};
 use imle::noise::{NoiseKey, fill_instance};
 use imle::{
     GridShortestPath, ImleConfig, ImleLayer, MapSolver, NegativeCosts, Neighbourhood, Noise, Sense,
-    TopK,
+    Solver, TopK, imle_layer,
 };
 use rayon::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+/// Counts live heap bytes and their peak, so a row can report the memory one call allocates.
+struct CountingAllocator;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the counters only
+// observe sizes.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's pointer and layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// One row of the table.
+struct Row {
+    label: String,
+    median: f64,
+    min: f64,
+    unit: &'static str,
+}
+
+/// The table, keyed for JSON, in insertion order for printing.
+#[derive(Default)]
+struct Table {
+    rows: Vec<(String, Row)>,
+    reference: BTreeMap<String, (f64, f64)>,
+}
+
+impl Table {
+    fn add(&mut self, key: &str, label: String, unit: &'static str, (median, min): (f64, f64)) {
+        let reference = match self.reference.get(key) {
+            Some((m, _)) => format!("{m:>12.2}   {:>6.1}×", m / median),
+            None => format!("{:>12}   {:>7}", "-", ""),
+        };
+        println!("{label:<52} {median:>11.2} {min:>11.2} {reference}  {unit}");
+        self.rows.push((
+            key.to_string(),
+            Row {
+                label,
+                median,
+                min,
+                unit,
+            },
+        ));
+    }
+
+    fn json(&self) -> String {
+        let rows: Vec<String> = self
+            .rows
+            .iter()
+            .map(|(key, row)| {
+                let reference = match self.reference.get(key) {
+                    Some((median, min)) => {
+                        format!(r#","torch_median":{median},"torch_min":{min}"#)
+                    }
+                    None => String::new(),
+                };
+                format!(
+                    r#""{key}":{{"label":"{}","median":{},"min":{},"unit":"{}"{reference}}}"#,
+                    row.label, row.median, row.min, row.unit
+                )
+            })
+            .collect();
+        format!("{{{}}}", rows.join(","))
+    }
+}
 
 /// Median and min of `repeats` timings of `work` (seconds), after `warmup` untimed runs.
 fn time(warmup: usize, repeats: usize, mut work: impl FnMut()) -> (f64, f64) {
@@ -33,28 +123,25 @@ fn time(warmup: usize, repeats: usize, mut work: impl FnMut()) -> (f64, f64) {
     (times[times.len() / 2], times[0])
 }
 
-fn row(name: &str, unit: &str, (median, min): (f64, f64)) {
-    println!("{name:<48} {median:>12.2} {min:>12.2}  {unit}");
+fn scaled((median, min): (f64, f64), factor: f64) -> (f64, f64) {
+    (median * factor, min * factor)
 }
 
-fn noise_rows(threads: usize) {
+fn noise_rows(table: &mut Table, threads: usize, repeats: usize) {
     const ROWS: usize = 1000;
     const N: usize = 1000;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .unwrap();
+        .expect("a rayon pool");
     let mut out = vec![0.0f32; ROWS * N];
-    for (name, noise) in [
-        (
-            "sum_of_gamma k=10 s=10",
-            Noise::SumOfGamma { k: 10.0, terms: 10 },
-        ),
+    for (key, noise) in [
+        ("sum_of_gamma", Noise::SumOfGamma { k: 10.0, terms: 10 }),
         ("gumbel", Noise::Gumbel),
         ("gaussian", Noise::Gaussian),
     ] {
         let mut call = 0;
-        let timing = time(2, 9, || {
+        let timing = time(2, repeats, || {
             call += 1;
             let key = NoiseKey::new(0, call);
             pool.install(|| {
@@ -63,61 +150,73 @@ fn noise_rows(threads: usize) {
                     .for_each(|(r, row)| fill_instance(&noise, key, r as u32, 0, row));
             });
         });
-        let per_element = |t: f64| t * 1e9 / (ROWS * N) as f64;
-        row(
-            &format!("noise {name}, {threads} thread(s)"),
+        table.add(
+            &format!("noise_{key}_{threads}_threads"),
+            format!("noise {key}, 10^6 elements, {threads} thread(s)"),
             "ns/element",
-            (per_element(timing.0), per_element(timing.1)),
+            scaled(timing, 1e9 / (ROWS * N) as f64),
         );
     }
 }
 
-/// Forward + backward of `layer` on `theta` with the linear loss `sum(z ⊙ weights)` (the loss's
-/// own multiply, sum and their backward run in candle and are part of the time).
-fn layer_step<S: MapSolver>(layer: &ImleLayer<S>, theta: &Tensor, weights: &Tensor) -> Result<()> {
+/// Forward + backward of `layer` with the loss `sum(z ⊙ weights)` (the loss's multiply, sum
+/// and their backward run in candle and are part of the time).
+fn step<S: Solver>(layer: &ImleLayer<S>, theta: &Tensor, weights: &Tensor) -> Result<Tensor> {
     let var = Var::from_tensor(theta)?;
     let z = layer.forward(var.as_tensor())?;
     let grads = (z * weights)?.sum_all()?.backward()?;
-    assert!(grads.get(&var).is_some());
+    Ok(grads.get(&var).expect("θ has a gradient").clone())
+}
+
+fn top_k_layer(k: usize, samples: u32) -> Result<ImleLayer<TopK>> {
+    ImleLayer::new(
+        TopK::new(k)?,
+        ImleConfig::new(Noise::SumOfGamma {
+            k: k as f32,
+            terms: 10,
+        })
+        .with_lambda(10.0)?
+        .with_samples(samples)?,
+    )
+}
+
+fn top_k_rows(table: &mut Table, repeats: usize) -> Result<()> {
+    let cpu = &Device::Cpu;
+    let (batch, n, k) = (128, 1000, 10);
+    for samples in [1u32, 10] {
+        let layer = top_k_layer(k, samples)?;
+        let theta = Tensor::randn(0f32, 1.0, (batch, n), cpu)?;
+        let weights = Tensor::randn(0f32, 1.0, (batch * samples as usize, n), cpu)?;
+        let forward = time(2, repeats, || {
+            layer.forward(&theta).expect("forward");
+        });
+        table.add(
+            &format!("topk_fwd_s{samples}"),
+            format!("top-k forward only, B=128 n=1000 k=10 S={samples}"),
+            "ms/call",
+            scaled(forward, 1e3),
+        );
+        let timing = time(2, repeats, || {
+            step(&layer, &theta, &weights).expect("step");
+        });
+        table.add(
+            &format!("topk_fwd_bwd_s{samples}"),
+            format!("top-k fwd+bwd, B=128 n=1000 k=10 S={samples}"),
+            "ms/call",
+            scaled(timing, 1e3),
+        );
+        table.add(
+            &format!("topk_fwd_bwd_s{samples}_per_instance_sample"),
+            format!("  the same, per instance·sample (S={samples})"),
+            "µs",
+            scaled(timing, 1e6 / (batch * samples as usize) as f64),
+        );
+    }
     Ok(())
 }
 
-fn layer_rows() -> Result<()> {
+fn shortest_path_rows(table: &mut Table, repeats: usize) -> Result<()> {
     let cpu = &Device::Cpu;
-    for samples in [1u32, 10] {
-        let (batch, n, k) = (128, 1000, 10);
-        let layer = ImleLayer::new(
-            TopK::new(k)?,
-            ImleConfig::new(Noise::SumOfGamma {
-                k: k as f32,
-                terms: 10,
-            })
-            .with_lambda(10.0)?
-            .with_samples(samples)?,
-        )?;
-        let theta = Tensor::randn(0f32, 1.0, (batch, n), cpu)?;
-        let weights = Tensor::randn(0f32, 1.0, (batch * samples as usize, n), cpu)?;
-        let forward = time(2, 9, || {
-            layer.forward(&theta).unwrap();
-        });
-        row(
-            &format!("top-k forward only B=128 n=1000 k=10 S={samples}"),
-            "ms/call",
-            (forward.0 * 1e3, forward.1 * 1e3),
-        );
-        let (median, min) = time(2, 9, || layer_step(&layer, &theta, &weights).unwrap());
-        row(
-            &format!("top-k fwd+bwd B=128 n=1000 k=10 S={samples}"),
-            "ms/call",
-            (median * 1e3, min * 1e3),
-        );
-        let per = (batch * samples as usize) as f64 / 1e6;
-        row(
-            &format!("  per instance·sample (S={samples})"),
-            "µs",
-            (median / per, min / per),
-        );
-    }
     for side in [12usize, 30] {
         let batch = 32;
         let grid = GridShortestPath::new(Neighbourhood::Eight)
@@ -131,24 +230,192 @@ fn layer_rows() -> Result<()> {
             .with_sense(Sense::Minimize),
         )?;
         let theta = (Tensor::rand(0f32, 1.0, (batch, side, side), cpu)? + 0.1)?;
-        let weights = Tensor::randn(0f32, 1.0, (batch, side, side), cpu)?.to_dtype(DType::F32)?;
-        let (median, min) = time(2, 15, || layer_step(&layer, &theta, &weights).unwrap());
-        row(
-            &format!("shortest path fwd+bwd B=32 {side}x{side} S=1"),
+        let weights = Tensor::randn(0f32, 1.0, (batch, side, side), cpu)?;
+        let timing = time(2, repeats, || {
+            step(&layer, &theta, &weights).expect("step");
+        });
+        table.add(
+            &format!("shortest_path_{side}x{side}"),
+            format!("shortest path fwd+bwd, B=32 {side}x{side} 8-nbhd S=1"),
             "ms/call",
-            (median * 1e3, min * 1e3),
+            scaled(timing, 1e3),
         );
     }
     Ok(())
 }
 
-fn main() -> Result<()> {
-    let threads = rayon::current_num_threads();
-    println!("imle benchmarks ({threads} rayon threads available)");
-    println!("{:<48} {:>12} {:>12}", "row", "median", "min");
-    noise_rows(1);
-    if threads > 1 {
-        noise_rows(threads);
+/// Top-10 by the built-in solver, wrapped by the attribute (the macro-generated layer).
+#[imle_layer(noise = "sum_of_gamma", k = 10, lambda = 10.0)]
+fn top10(theta: &[f32], z: &mut [f32]) -> candle_core::Result<()> {
+    TopK::new(10)?.solve(theta, &[theta.len()], z, &mut Vec::new())
+}
+
+/// The same function behind a hand-written `MapSolver`.
+struct HandTop10;
+
+impl MapSolver for HandTop10 {
+    type Scratch = ();
+    fn name(&self) -> &str {
+        "hand top10"
     }
-    layer_rows()
+    fn solve(&self, theta: &[f32], _: &[usize], z: &mut [f32], _: &mut ()) -> Result<()> {
+        top10(theta, z)
+    }
+}
+
+fn macro_rows(table: &mut Table, repeats: usize) -> Result<()> {
+    let cpu = &Device::Cpu;
+    let theta = Tensor::randn(0f32, 1.0, (128, 1000), cpu)?;
+    let weights = Tensor::randn(0f32, 1.0, (128, 1000), cpu)?;
+    let generated = Top10::default();
+    let by_hand = ImleLayer::new(HandTop10, *generated.config())?;
+    // Interleave the two so that drifts of the machine hit both alike.
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        a.push(time(1, repeats, || {
+            step(&generated, &theta, &weights).expect("step");
+        }));
+        b.push(time(1, repeats, || {
+            step(&by_hand, &theta, &weights).expect("step");
+        }));
+    }
+    let best = |v: &[(f64, f64)]| {
+        let mut medians: Vec<f64> = v.iter().map(|t| t.0).collect();
+        medians.sort_by(f64::total_cmp);
+        (
+            medians[medians.len() / 2],
+            v.iter().map(|t| t.1).fold(f64::MAX, f64::min),
+        )
+    };
+    table.add(
+        "macro_layer_fwd_bwd",
+        "#[imle_layer] top-10 fwd+bwd, B=128 n=1000 S=1".into(),
+        "ms/call",
+        scaled(best(&a), 1e3),
+    );
+    table.add(
+        "hand_layer_fwd_bwd",
+        "  the same solver behind a hand-written MapSolver".into(),
+        "ms/call",
+        scaled(best(&b), 1e3),
+    );
+    Ok(())
+}
+
+fn scaling_rows(table: &mut Table, repeats: usize) -> Result<()> {
+    let cpu = &Device::Cpu;
+    let k = 10;
+    let layer = top_k_layer(k, 1)?;
+    let mut sizes: Vec<(usize, usize)> = (0..5).map(|j| (128 << j, 1000)).collect();
+    sizes.extend([100, 10_000, 100_000].map(|n| (128, n)));
+    for (batch, n) in sizes {
+        let theta = Tensor::randn(0f32, 1.0, (batch, n), cpu)?;
+        let weights = Tensor::randn(0f32, 1.0, (batch, n), cpu)?;
+        let timing = time(1, repeats.min(5), || {
+            step(&layer, &theta, &weights).expect("step");
+        });
+        table.add(
+            &format!("scaling_b{batch}_n{n}"),
+            format!("scaling: top-k fwd+bwd B={batch} n={n}, per element"),
+            "ns/element",
+            scaled(timing, 1e9 / (batch * n) as f64),
+        );
+    }
+    // Peak bytes allocated by one forward + backward at the largest size, against θ's size.
+    let (batch, n) = (128, 100_000);
+    let theta = Tensor::randn(0f32, 1.0, (batch, n), cpu)?;
+    let weights = Tensor::randn(0f32, 1.0, (batch, n), cpu)?;
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let gradient = step(&layer, &theta, &weights)?;
+    let peak = PEAK.load(Ordering::Relaxed) - before;
+    drop(gradient);
+    let theta_bytes = (batch * n * 4) as f64;
+    table.add(
+        "peak_memory_b128_n100000",
+        "peak heap of one top-k fwd+bwd, B=128 n=10^5 S=1".into(),
+        "MB",
+        (peak as f64 / 1e6, peak as f64 / 1e6),
+    );
+    table.add(
+        "peak_memory_in_theta_sizes",
+        "  the same, in multiples of θ's size".into(),
+        "×θ",
+        (peak as f64 / theta_bytes, peak as f64 / theta_bytes),
+    );
+    Ok(())
+}
+
+/// Runs the PyTorch reference when a python with torch is there; its rows by key.
+fn torch_reference() -> BTreeMap<String, (f64, f64)> {
+    let python = std::env::var("IMLE_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/reference/torch_imle.py"
+    );
+    let output = std::process::Command::new(&python)
+        .args([script, "--json"])
+        .output();
+    let mut rows = BTreeMap::new();
+    let Ok(output) = output.as_ref() else {
+        eprintln!("PyTorch reference: cannot run {python}; its column stays empty");
+        return rows;
+    };
+    if !output.status.success() {
+        eprintln!("PyTorch reference: {python} failed (torch installed?); its column stays empty");
+        return rows;
+    }
+    // A flat {"key": {"median": m, "min": n, "unit": u}, ...} object: read it by hand.
+    let text = String::from_utf8_lossy(&output.stdout);
+    for entry in text
+        .trim()
+        .trim_matches(|c| c == '{' || c == '}')
+        .split("}, ")
+    {
+        let Some((key, body)) = entry.split_once(": {") else {
+            continue;
+        };
+        let number = |name: &str| -> Option<f64> {
+            let start = body.find(&format!("\"{name}\": "))? + name.len() + 4;
+            body[start..].split([',', '}']).next()?.trim().parse().ok()
+        };
+        if let (Some(median), Some(min)) = (number("median"), number("min")) {
+            rows.insert(key.trim_matches('"').to_string(), (median, min));
+        }
+    }
+    rows
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let json = args.iter().any(|a| a == "--json");
+    let quick = args.iter().any(|a| a == "--quick");
+    let repeats = if quick { 3 } else { 9 };
+    let threads = rayon::current_num_threads();
+    let mut table = Table {
+        reference: torch_reference(),
+        ..Table::default()
+    };
+    println!(
+        "imle benchmarks: {threads} rayon threads; median and min over {repeats} repeats; \
+         PyTorch median and speed-up where the reference ran"
+    );
+    println!(
+        "{:<52} {:>11} {:>11} {:>12}   {:>7}  unit",
+        "row", "median", "min", "PyTorch", "speedup"
+    );
+    noise_rows(&mut table, 1, repeats);
+    if threads > 1 {
+        noise_rows(&mut table, threads, repeats);
+    }
+    top_k_rows(&mut table, repeats)?;
+    shortest_path_rows(&mut table, repeats)?;
+    macro_rows(&mut table, repeats)?;
+    if !quick {
+        scaling_rows(&mut table, repeats)?;
+    }
+    if json {
+        println!("{}", table.json());
+    }
+    Ok(())
 }

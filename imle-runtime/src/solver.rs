@@ -117,17 +117,8 @@ impl<S: MapSolver> Solver for S {
                 input(row, buffer);
                 z.fill(0.0);
                 let name = MapSolver::name(self);
-                let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    MapSolver::solve(self, buffer, shape, z, scratch)
-                }));
-                match outcome {
-                    Ok(Ok(())) => check_solution(name, z),
-                    Ok(Err(err)) => Err(solver_error(name, format!("returned an error: {err}"))),
-                    Err(payload) => Err(solver_error(
-                        name,
-                        format!("panicked: {}", panic_message(payload.as_ref())),
-                    )),
-                }
+                guarded(name, || MapSolver::solve(self, buffer, shape, z, scratch))?;
+                check_solution(name, z)
             },
         )
     }
@@ -215,16 +206,7 @@ impl<B: BatchSolver> Solver for Batched<B> {
         dims.extend_from_slice(shape);
         let theta = candle_core::Tensor::from_vec(inputs, dims, &candle_core::Device::Cpu)?;
         let name = self.0.name();
-        let solution = match catch_unwind(AssertUnwindSafe(|| self.0.solve_batch(&theta))) {
-            Ok(Ok(solution)) => solution,
-            Ok(Err(err)) => return Err(solver_error(name, format!("returned an error: {err}"))),
-            Err(payload) => {
-                return Err(solver_error(
-                    name,
-                    format!("panicked: {}", panic_message(payload.as_ref())),
-                ));
-            }
-        };
+        let solution = guarded(name, || self.0.solve_batch(&theta))?;
         if solution.dims() != theta.dims() {
             return Err(solver_error(
                 name,
@@ -274,6 +256,19 @@ pub trait ConfiguredSolver {
 
 impl<B: ConfiguredSolver> ConfiguredSolver for Batched<B> {
     const CONFIG: ImleConfig = B::CONFIG;
+}
+
+/// Runs a solver call; its error or panic becomes an error naming the solver. Nothing is
+/// shared across the unwind (each worker's buffers are its own), so no state is poisoned.
+fn guarded<T>(solver: &str, call: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(solver_error(solver, format!("returned an error: {err}"))),
+        Err(payload) => Err(solver_error(
+            solver,
+            format!("panicked: {}", panic_message(payload.as_ref())),
+        )),
+    }
 }
 
 /// Errors for a non-finite entry in a solution.

@@ -47,6 +47,18 @@ fn linear_loss_gradient<S: MapSolver>(
     Ok(grads.get(theta).unwrap().clone())
 }
 
+/// Each frequency is a mean of N Bernoulli(p_i) draws: standard error sqrt(p(1-p)/N). Five
+/// standard errors: a false alarm per entry has probability ~6e-7.
+fn assert_frequencies_match_softmax(frequencies: &[f64], theta: &[f64], draws: u32) {
+    for (i, (f, p)) in frequencies.iter().zip(softmax(theta)).enumerate() {
+        let se = (p * (1.0 - p) / draws as f64).sqrt();
+        assert!(
+            (f - p).abs() < 5.0 * se,
+            "entry {i}: frequency {f} vs softmax {p}"
+        );
+    }
+}
+
 #[test]
 fn gumbel_argmax_samples_softmax() -> Result<()> {
     let theta = [0.5f64, -1.0, 1.5, 0.0, 0.3];
@@ -59,16 +71,7 @@ fn gumbel_argmax_samples_softmax() -> Result<()> {
             .with_seed(11),
     )?;
     let t = Tensor::new(&[theta.map(|x| x as f32)], CPU)?;
-    let frequencies = row(&layer.forward(&t)?);
-    // Each frequency is a mean of N Bernoulli(p_i): standard error sqrt(p(1-p)/N). Five
-    // standard errors: a false alarm per entry has probability ~6e-7.
-    for (i, (f, p)) in frequencies.iter().zip(softmax(&theta)).enumerate() {
-        let se = (p * (1.0 - p) / draws as f64).sqrt();
-        assert!(
-            (f - p).abs() < 5.0 * se,
-            "entry {i}: frequency {f} vs softmax {p}"
-        );
-    }
+    assert_frequencies_match_softmax(&row(&layer.forward(&t)?), &theta, draws);
     Ok(())
 }
 
@@ -86,15 +89,8 @@ fn sum_of_gamma_with_k_1_is_gumbel_like_for_argmax() -> Result<()> {
             .with_reduce(Reduce::Mean)
             .with_seed(12),
     )?;
-    let frequencies = row(&layer.forward(&Tensor::new(&[theta.map(|x| x as f32)], CPU)?)?);
-    // Standard error of a frequency: sqrt(p(1-p)/N); five of them per entry.
-    for (i, (f, p)) in frequencies.iter().zip(softmax(&theta)).enumerate() {
-        let se = (p * (1.0 - p) / draws as f64).sqrt();
-        assert!(
-            (f - p).abs() < 5.0 * se,
-            "entry {i}: frequency {f} vs softmax {p}"
-        );
-    }
+    let t = Tensor::new(&[theta.map(|x| x as f32)], CPU)?;
+    assert_frequencies_match_softmax(&row(&layer.forward(&t)?), &theta, draws);
     Ok(())
 }
 
