@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod config;
+pub mod data;
 mod error;
 mod layer;
 #[doc(hidden)]
