@@ -331,6 +331,17 @@ fn scaling_rows(table: &mut Table, repeats: usize) -> Result<()> {
     let peak = PEAK.load(Ordering::Relaxed) - before;
     drop(gradient);
     let theta_bytes = (batch * n * 4) as f64;
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let z = layer.forward(&theta)?;
+    let forward_peak = PEAK.load(Ordering::Relaxed) - before;
+    drop(z);
+    table.add(
+        "peak_memory_forward_in_theta_sizes",
+        "  of which the forward alone, in multiples of θ".into(),
+        "×θ",
+        (forward_peak as f64 / theta_bytes, forward_peak as f64 / theta_bytes),
+    );
     table.add(
         "peak_memory_b128_n100000",
         "peak heap of one top-k fwd+bwd, B=128 n=10^5 S=1".into(),

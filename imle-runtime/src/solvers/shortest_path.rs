@@ -53,6 +53,8 @@ pub struct GridShortestPath {
 /// Dijkstra's working memory, reused across calls.
 #[derive(Default)]
 pub struct DijkstraScratch {
+    /// The checked (and, if asked, clamped) costs, so the inner loop is a plain load.
+    costs: Vec<f32>,
     dist: Vec<f32>,
     pred: Vec<u32>,
     settled: Vec<bool>,
@@ -151,11 +153,16 @@ impl MapSolver for GridShortestPath {
             Neighbourhood::Eight => &OFFSETS_EIGHT,
         };
         let DijkstraScratch {
+            costs: checked,
             dist,
             pred,
             settled,
             heap,
         } = scratch;
+        checked.clear();
+        for cell in 0..cells {
+            checked.push(self.cost(costs, cell)?);
+        }
         dist.clear();
         dist.resize(cells, f32::INFINITY);
         pred.clear();
@@ -166,7 +173,7 @@ impl MapSolver for GridShortestPath {
 
         let key = |d: f32, cell: usize| Reverse(((d.to_bits() as u64) << 32) | cell as u64);
         let target = cells - 1;
-        dist[0] = self.cost(costs, 0)?;
+        dist[0] = checked[0];
         heap.push(key(dist[0], 0));
         while let Some(Reverse(top)) = heap.pop() {
             let cell = (top & 0xffff_ffff) as usize;
@@ -187,7 +194,7 @@ impl MapSolver for GridShortestPath {
                 if settled[next] {
                     continue;
                 }
-                let candidate = dist[cell] + self.cost(costs, next)?;
+                let candidate = dist[cell] + checked[next];
                 if candidate < dist[next] {
                     dist[next] = candidate;
                     pred[next] = cell as u32;
