@@ -340,7 +340,10 @@ fn scaling_rows(table: &mut Table, repeats: usize) -> Result<()> {
         "peak_memory_forward_in_theta_sizes",
         "  of which the forward alone, in multiples of θ".into(),
         "×θ",
-        (forward_peak as f64 / theta_bytes, forward_peak as f64 / theta_bytes),
+        (
+            forward_peak as f64 / theta_bytes,
+            forward_peak as f64 / theta_bytes,
+        ),
     );
     table.add(
         "peak_memory_b128_n100000",

@@ -557,16 +557,7 @@ fn report(s: &Summary, output: &Output) {
 }
 
 fn main() -> Result<()> {
-    common::default_to_one_thread();
-    let cli = Cli::from_env(ABOUT, FLAGS);
-    let options = Options::from_cli(&cli).unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(2)
-    });
-    let output = cli.output();
-    let summary = run(&options, &output)?;
-    report(&summary, &output);
-    Ok(())
+    common::run_main(ABOUT, FLAGS, Options::from_cli, run, report)
 }
 
 #[cfg(test)]
@@ -576,16 +567,7 @@ mod tests {
     #[test]
     fn quick_mode_learns_a_code() -> Result<()> {
         let out = common::TempOut::new("discrete-vae");
-        let cli = Cli::parse(
-            [
-                "--quick".to_string(),
-                "--out".into(),
-                out.0.display().to_string(),
-            ],
-            FLAGS,
-        )
-        .unwrap()
-        .unwrap();
+        let cli = out.quick_cli(FLAGS);
         let s = run(&Options::from_cli(&cli).unwrap(), &Output::silent())?;
         // Margin: paired per-image difference between the best code-blind decoder and the
         // trained auto-encoder on the same held-out images. A decoder that learned nothing

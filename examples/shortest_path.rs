@@ -1053,16 +1053,7 @@ fn report(s: &Summary, output: &Output) {
 }
 
 fn main() -> Result<()> {
-    common::default_to_one_thread();
-    let cli = Cli::from_env(ABOUT, FLAGS);
-    let options = Options::from_cli(&cli).unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(2)
-    });
-    let output = cli.output();
-    let summary = run(&options, &output)?;
-    report(&summary, &output);
-    Ok(())
+    common::run_main(ABOUT, FLAGS, Options::from_cli, run, report)
 }
 
 #[cfg(test)]
@@ -1072,16 +1063,7 @@ mod tests {
     #[test]
     fn quick_mode_learns_paths() -> Result<()> {
         let out = common::TempOut::new("shortest-path");
-        let cli = Cli::parse(
-            [
-                "--quick".to_string(),
-                "--out".into(),
-                out.0.display().to_string(),
-            ],
-            FLAGS,
-        )
-        .unwrap()
-        .unwrap();
+        let cli = out.quick_cli(FLAGS);
         let options = Options::from_cli(&cli).unwrap();
         let summary = run(&options, &Output::silent())?;
         let trained = summary.runs[0].scores;

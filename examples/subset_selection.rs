@@ -499,16 +499,7 @@ fn report(s: &Summary, output: &Output) {
 }
 
 fn main() -> Result<()> {
-    common::default_to_one_thread();
-    let cli = Cli::from_env(ABOUT, FLAGS);
-    let options = Options::from_cli(&cli).unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(2)
-    });
-    let output = cli.output();
-    let summary = run(&options, &output)?;
-    report(&summary, &output);
-    Ok(())
+    common::run_main(ABOUT, FLAGS, Options::from_cli, run, report)
 }
 
 #[cfg(test)]
@@ -518,16 +509,7 @@ mod tests {
     #[test]
     fn quick_mode_selects_the_planted_tokens() -> Result<()> {
         let out = common::TempOut::new("subset-selection");
-        let cli = Cli::parse(
-            [
-                "--quick".to_string(),
-                "--out".into(),
-                out.0.display().to_string(),
-            ],
-            FLAGS,
-        )
-        .unwrap()
-        .unwrap();
+        let cli = out.quick_cli(FLAGS);
         let o = Options::from_cli(&cli).unwrap();
         let s = run(&o, &Output::silent())?;
         let trained = s.runs[0].scores;

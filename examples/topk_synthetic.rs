@@ -394,16 +394,7 @@ fn report(s: &Summary, output: &Output) {
 }
 
 fn main() -> Result<()> {
-    common::default_to_one_thread();
-    let cli = Cli::from_env(ABOUT, FLAGS);
-    let options = Options::from_cli(&cli).unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(2)
-    });
-    let output = cli.output();
-    let summary = run(&options, &output)?;
-    report(&summary, &output);
-    Ok(())
+    common::run_main(ABOUT, FLAGS, Options::from_cli, run, report)
 }
 
 #[cfg(test)]

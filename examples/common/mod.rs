@@ -165,6 +165,41 @@ impl TempOut {
     }
 }
 
+impl TempOut {
+    /// The command line of a `--quick` run that writes its plots here (what the tests run).
+    pub fn quick_cli(&self, flags: &[Flag]) -> Cli {
+        let args = [
+            "--quick".to_string(),
+            "--out".into(),
+            self.0.display().to_string(),
+        ];
+        Cli::parse(args, flags)
+            .expect("the quick flags parse")
+            .expect("not --help")
+    }
+}
+
+/// Every example's `main`: parse the flags (exit 2 on a bad one), turn them into the
+/// example's options, run, and report.
+pub fn run_main<O, S>(
+    about: &str,
+    flags: &[Flag],
+    options: impl FnOnce(&Cli) -> std::result::Result<O, String>,
+    run: impl FnOnce(&O, &Output) -> Result<S>,
+    report: impl FnOnce(&S, &Output),
+) -> Result<()> {
+    default_to_one_thread();
+    let cli = Cli::from_env(about, flags);
+    let options = options(&cli).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2)
+    });
+    let output = cli.output();
+    let summary = run(&options, &output)?;
+    report(&summary, &output);
+    Ok(())
+}
+
 impl Drop for TempOut {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
