@@ -28,8 +28,8 @@ mod common;
 
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
-use common::{Cli, Output, Panel, Series, err, mean, std_error, table};
-use imle::{ImleConfig, ImleLayer, Noise, TopK};
+use common::{Cli, Method, Output, Panel, Series, err, mean, std_error, table};
+use imle::{ImleConfig, ImleLayer, TopK};
 use plotters::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -66,32 +66,6 @@ const PIXELS: usize = SIDE * SIDE;
 const HIDDEN: usize = 128;
 const FLIP: f32 = 0.02;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Method {
-    Sog,
-    Gumbel,
-    StraightThrough,
-}
-
-impl Method {
-    fn parse(name: &str) -> Option<Method> {
-        match name.trim() {
-            "sog" | "imle" => Some(Method::Sog),
-            "gumbel" => Some(Method::Gumbel),
-            "ste" | "straight-through" => Some(Method::StraightThrough),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Method::Sog => "I-MLE SoG",
-            Method::Gumbel => "I-MLE Gumbel",
-            Method::StraightThrough => "straight-through",
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 struct Options {
     k: usize,
@@ -111,14 +85,7 @@ struct Options {
 impl Options {
     fn from_cli(cli: &Cli) -> std::result::Result<Options, String> {
         let quick = cli.quick;
-        let methods = match cli.get_str("--methods") {
-            None if quick => vec![Method::Sog],
-            None => vec![Method::Sog, Method::Gumbel, Method::StraightThrough],
-            Some(list) => list
-                .split(',')
-                .map(|m| Method::parse(m).ok_or_else(|| format!("unknown method {m:?}")))
-                .collect::<std::result::Result<_, _>>()?,
-        };
+        let methods = Method::from_cli(cli)?;
         let o = Options {
             k: cli.get("--k", 3),
             parts: cli.get("--parts", 20),
@@ -303,13 +270,7 @@ fn train_one(
         o.parts,
     )?;
     common::seeded_init(&varmap, o.seed)?;
-    let noise = match method {
-        Method::Gumbel => Noise::Gumbel,
-        Method::Sog | Method::StraightThrough => Noise::SumOfGamma {
-            k: o.k as f32,
-            terms: 10,
-        },
-    };
+    let noise = method.noise(o.k);
     let layer = ImleLayer::new(
         TopK::new(o.k)?,
         ImleConfig::new(noise)

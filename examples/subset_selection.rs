@@ -30,8 +30,8 @@ mod common;
 
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
-use common::{Cli, Output, Panel, Series, err, table};
-use imle::{ImleConfig, ImleLayer, Noise, TopK};
+use common::{Cli, Method, Output, Panel, Series, err, table};
+use imle::{ImleConfig, ImleLayer, TopK};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -65,42 +65,6 @@ const SENTIMENT: usize = 30; // tokens 0..30 carry a polarity, the rest are fill
 const DIM: usize = 16;
 const HIDDEN: usize = 32;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Method {
-    Sog,
-    Gumbel,
-    StraightThrough,
-}
-
-impl Method {
-    fn parse(name: &str) -> Option<Method> {
-        match name.trim() {
-            "sog" | "imle" => Some(Method::Sog),
-            "gumbel" => Some(Method::Gumbel),
-            "ste" | "straight-through" => Some(Method::StraightThrough),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Method::Sog => "I-MLE SoG",
-            Method::Gumbel => "I-MLE Gumbel",
-            Method::StraightThrough => "straight-through",
-        }
-    }
-
-    fn noise(self, k: usize) -> Noise {
-        match self {
-            Method::Gumbel => Noise::Gumbel,
-            Method::Sog | Method::StraightThrough => Noise::SumOfGamma {
-                k: k as f32,
-                terms: 10,
-            },
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 struct Options {
     length: usize,
@@ -119,14 +83,7 @@ struct Options {
 impl Options {
     fn from_cli(cli: &Cli) -> std::result::Result<Options, String> {
         let quick = cli.quick;
-        let methods = match cli.get_str("--methods") {
-            None if quick => vec![Method::Sog],
-            None => vec![Method::Sog, Method::Gumbel, Method::StraightThrough],
-            Some(list) => list
-                .split(',')
-                .map(|m| Method::parse(m).ok_or_else(|| format!("unknown method {m:?}")))
-                .collect::<std::result::Result<_, _>>()?,
-        };
+        let methods = Method::from_cli(cli)?;
         let o = Options {
             length: cli.get("--length", 40),
             k: cli.get("--k", 4),

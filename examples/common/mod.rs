@@ -713,3 +713,56 @@ pub fn default_to_one_thread() {
         unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The estimators compared by the top-k examples (subset_selection, discrete_vae)
+
+/// I-MLE with Sum-of-Gamma or Gumbel noise, or the straight-through baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Sog,
+    Gumbel,
+    StraightThrough,
+}
+
+impl Method {
+    fn parse(name: &str) -> Option<Method> {
+        match name.trim() {
+            "sog" | "imle" => Some(Method::Sog),
+            "gumbel" => Some(Method::Gumbel),
+            "ste" | "straight-through" => Some(Method::StraightThrough),
+            _ => None,
+        }
+    }
+
+    /// The `--methods` list (comma-separated), or all three (only SoG with `--quick`).
+    pub fn from_cli(cli: &Cli) -> std::result::Result<Vec<Method>, String> {
+        match cli.get_str("--methods") {
+            None if cli.quick => Ok(vec![Method::Sog]),
+            None => Ok(vec![Method::Sog, Method::Gumbel, Method::StraightThrough]),
+            Some(list) => list
+                .split(',')
+                .map(|m| Method::parse(m).ok_or_else(|| format!("unknown method {m:?}")))
+                .collect(),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Sog => "I-MLE SoG",
+            Method::Gumbel => "I-MLE Gumbel",
+            Method::StraightThrough => "straight-through",
+        }
+    }
+
+    /// The layer's noise for subsets of size `k` (straight-through samples with SoG too).
+    pub fn noise(self, k: usize) -> imle::Noise {
+        match self {
+            Method::Gumbel => imle::Noise::Gumbel,
+            Method::Sog | Method::StraightThrough => imle::Noise::SumOfGamma {
+                k: k as f32,
+                terms: 10,
+            },
+        }
+    }
+}
