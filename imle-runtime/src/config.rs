@@ -9,6 +9,15 @@ use crate::noise::Noise;
 use candle_core::Result;
 
 /// How the backward pass builds the target distribution's parameters `θ'`.
+///
+/// ```
+/// use imle_runtime::{ImleConfig, Noise, Target};
+/// let aimle = ImleConfig::new(Noise::Gumbel)
+///     .with_target(Target::Adaptive { target_density: 2.0, step: 1e-3 })?
+///     .with_lambda(1.0)?; // the initial β
+/// assert!(matches!(aimle.target, Target::Adaptive { .. }));
+/// # Ok::<(), candle_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Target {
     /// Perturbation-based implicit differentiation: `θ' = α·θ − λ·g`.
@@ -39,6 +48,14 @@ impl Target {
 }
 
 /// Whether the solver maximises `⟨z, θ⟩` or minimises it (a cost, e.g. a shortest path).
+///
+/// ```
+/// use imle_runtime::{GridShortestPath, ImleConfig, ImleLayer, Neighbourhood, Noise, Sense};
+/// let config = ImleConfig::new(Noise::Gumbel).with_sense(Sense::Minimize);
+/// let layer = ImleLayer::new(GridShortestPath::new(Neighbourhood::Eight), config)?;
+/// assert_eq!(layer.config().sense, Sense::Minimize);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sense {
     /// `z = argmax ⟨z, θ⟩`.
@@ -64,6 +81,17 @@ impl Sense {
 }
 
 /// What the training forward returns when `samples > 1`.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use imle_runtime::{Argmax, ImleConfig, ImleLayer, Noise, Reduce};
+/// let config = ImleConfig::new(Noise::Gumbel).with_samples(8)?;
+/// let theta = Tensor::zeros((2, 5), candle_core::DType::F32, &Device::Cpu)?;
+/// let all = ImleLayer::new(Argmax, config)?.forward(&theta)?;
+/// let mean = ImleLayer::new(Argmax, config.with_reduce(Reduce::Mean))?.forward(&theta)?;
+/// assert_eq!((all.dims(), mean.dims()), (&[16, 5][..], &[2, 5][..]));
+/// # Ok::<(), candle_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reduce {
     /// All samples, batch-major: shape `[B·S, …]`, row `b·S + s` (torch-imle's convention).

@@ -7,6 +7,16 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// Which cells are adjacent on the grid.
+///
+/// ```
+/// use imle_runtime::{GridShortestPath, MapSolver, Neighbourhood};
+/// let costs = [1.0, 5.0, 5.0, 1.0];
+/// let (mut four, mut eight) = ([0.0; 4], [0.0; 4]);
+/// GridShortestPath::new(Neighbourhood::Four).solve(&costs, &[2, 2], &mut four, &mut Default::default())?;
+/// GridShortestPath::new(Neighbourhood::Eight).solve(&costs, &[2, 2], &mut eight, &mut Default::default())?;
+/// assert_eq!((four.iter().sum::<f32>(), eight), (3.0, [1.0, 0.0, 0.0, 1.0])); // diagonal step
+/// # Ok::<(), candle_core::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Neighbourhood {
     /// Up, down, left, right.
@@ -15,7 +25,8 @@ pub enum Neighbourhood {
     Eight,
 }
 
-/// What the solver does with a negative cost.
+/// What the solver does with a negative cost (see
+/// [`GridShortestPath::with_negative_costs`] for an example).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NegativeCosts {
     /// Return an error naming the cell (Dijkstra is wrong with negative costs).
@@ -50,7 +61,16 @@ pub struct GridShortestPath {
     negative_costs: NegativeCosts,
 }
 
-/// Dijkstra's working memory, reused across calls.
+/// Dijkstra's working memory, reused across calls (the layer keeps one per worker).
+///
+/// ```
+/// use imle_runtime::{DijkstraScratch, GridShortestPath, MapSolver, Neighbourhood};
+/// let mut scratch = DijkstraScratch::default();
+/// let mut z = [0.0; 4];
+/// GridShortestPath::new(Neighbourhood::Four).solve(&[1.0; 4], &[2, 2], &mut z, &mut scratch)?;
+/// assert_eq!(z.iter().sum::<f32>(), 3.0);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
 #[derive(Default)]
 pub struct DijkstraScratch {
     /// The checked (and, if asked, clamped) costs, so the inner loop is a plain load.

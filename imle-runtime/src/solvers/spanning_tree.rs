@@ -23,7 +23,16 @@ pub struct MaxSpanningTree {
     edges: Vec<(u32, u32)>,
 }
 
-/// Kruskal's working memory, reused across calls.
+/// Kruskal's working memory, reused across calls (the layer keeps one per worker).
+///
+/// ```
+/// use imle_runtime::{KruskalScratch, MapSolver, MaxSpanningTree};
+/// let path = MaxSpanningTree::new(3, vec![(0, 1), (1, 2)])?;
+/// let mut z = [0.0; 2];
+/// path.solve(&[1.0, 1.0], &[2], &mut z, &mut KruskalScratch::default())?;
+/// assert_eq!(z, [1.0, 1.0]);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
 #[derive(Default)]
 pub struct KruskalScratch {
     order: Vec<u32>,
