@@ -407,8 +407,14 @@ impl<S: Solver> ImleLayer<S> {
     /// # Ok::<(), candle_core::Error>(())
     /// ```
     pub fn map(&self, theta: &Tensor) -> Result<Tensor> {
-        let prepared = Prepared::new(theta)?;
-        self.solver.check_instance(&prepared.dims.instance)?;
+        let dims = dims_of(theta)?;
+        self.solver.check_instance(&dims.instance)?;
+        #[cfg(feature = "cuda")]
+        if let (Device::Cuda(_), Some(kernel)) = (theta.device(), self.solver.device_kernel()) {
+            let theta_f32 = theta.to_dtype(DType::F32)?.contiguous()?;
+            return crate::cuda::device::map(kernel, &dims, &theta_f32)?.to_dtype(theta.dtype());
+        }
+        let prepared = Prepared::new(theta, dims)?;
         let n = prepared.dims.n;
         let z = with_cpu_f32(&prepared.theta, |theta| {
             check_finite("θ", theta)?;
@@ -473,18 +479,47 @@ impl<S: Solver> ImleLayer<S> {
 
     fn train_forward(&self, theta: &Tensor, noise: Option<&Tensor>) -> Result<Tensor> {
         self.config.validate()?;
-        let prepared = Prepared::new(theta)?;
-        self.solver.check_instance(&prepared.dims.instance)?;
+        let dims = dims_of(theta)?;
+        self.solver.check_instance(&dims.instance)?;
+        if let Some(noise) = noise {
+            self.check_noise_shape(noise, &dims)?;
+        }
+        let call = self.state.calls.fetch_add(1, Ordering::Relaxed);
+        let key = NoiseKey::new(self.config.seed, call);
+        #[cfg(feature = "cuda")]
+        if let (Device::Cuda(_), Some(kernel)) = (theta.device(), self.solver.device_kernel()) {
+            // The fused kernels: θ, the noise and the solutions stay on the GPU.
+            let explicit_noise = match noise {
+                Some(noise) => Some(
+                    noise
+                        .to_device(theta.device())?
+                        .to_dtype(DType::F32)?
+                        .contiguous()?,
+                ),
+                None => None,
+            };
+            let theta_f32 = theta.to_dtype(DType::F32)?.contiguous()?;
+            let z = crate::cuda::device::train_forward(
+                kernel,
+                self.config,
+                dims,
+                key,
+                &theta_f32,
+                explicit_noise,
+                self.state.clone(),
+            )?;
+            return z.to_dtype(theta.dtype());
+        }
+        let prepared = Prepared::new(theta, dims)?;
         let explicit_noise = match noise {
-            Some(noise) => Some(self.explicit_noise(noise, &prepared.dims)?),
+            Some(noise) => Some(explicit_noise_values(noise)?),
             None => None,
         };
-        let call = self.state.calls.fetch_add(1, Ordering::Relaxed);
         let op = ImleOp::new(
             self.solver.clone(),
             self.config,
             prepared.dims.clone(),
-            NoiseKey::new(self.config.seed, call),
+            key,
             explicit_noise,
             self.state.clone(),
         );
@@ -493,7 +528,7 @@ impl<S: Solver> ImleLayer<S> {
     }
 
     /// Checks and copies explicit noise: `B·S·M` rows of the instance shape, finite.
-    fn explicit_noise(&self, noise: &Tensor, dims: &Dims) -> Result<Vec<f32>> {
+    fn check_noise_shape(&self, noise: &Tensor, dims: &Dims) -> Result<()> {
         let rows = dims.batch * self.config.draws() as usize;
         if noise.elem_count() != rows * dims.n || noise.dims().get(1..) != Some(&dims.instance) {
             return Err(input_error(format!(
@@ -503,15 +538,57 @@ impl<S: Solver> ImleLayer<S> {
                 noise.dims()
             )));
         }
-        let noise = noise.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
-        with_cpu_f32(&noise, |values| {
-            check_finite("the explicit noise", values)?;
-            Ok(values.to_vec())
-        })
+        Ok(())
     }
 }
 
-/// θ checked and converted for the CPU f32 op, with what it takes to convert the result back.
+/// Checks θ's dtype, rank and sizes; its batch size, instance shape and instance size.
+fn dims_of(theta: &Tensor) -> Result<Dims> {
+    let dtype = theta.dtype();
+    if !matches!(dtype, DType::F32 | DType::F64 | DType::F16 | DType::BF16) {
+        return Err(input_error(format!(
+            "θ must be a float tensor (f32, f64, f16 or bf16), got {dtype:?}"
+        )));
+    }
+    let (batch, instance) = match theta.dims() {
+        [batch, instance @ ..] if !instance.is_empty() => (*batch, instance.to_vec()),
+        dims => {
+            return Err(input_error(format!(
+                "θ must have rank >= 2 (batch, then the instance), got shape {dims:?}"
+            )));
+        }
+    };
+    let n = instance.iter().product::<usize>();
+    if batch == 0 {
+        return Err(input_error("θ has an empty batch (dim 0 is 0)"));
+    }
+    if batch > u32::MAX as usize || n > u32::MAX as usize {
+        return Err(input_error(format!(
+            "θ is too large for the noise counters (batch and instance size must be < 2^32, \
+             got shape {:?})",
+            theta.dims()
+        )));
+    }
+    if n == 0 {
+        return Err(input_error(format!(
+            "θ's instances are empty (shape {:?})",
+            theta.dims()
+        )));
+    }
+    Ok(Dims { batch, instance, n })
+}
+
+/// The explicit noise as host values (any device, any float dtype), checked to be finite.
+fn explicit_noise_values(noise: &Tensor) -> Result<Vec<f32>> {
+    let noise = noise.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
+    with_cpu_f32(&noise, |values| {
+        check_finite("the explicit noise", values)?;
+        Ok(values.to_vec())
+    })
+}
+
+/// θ as contiguous f32 on the host, for the CPU op: one copy when θ lives on another device
+/// (and one copy of the result back in [`Prepared::restore`]).
 struct Prepared {
     theta: Tensor,
     dims: Dims,
@@ -520,46 +597,16 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(theta: &Tensor) -> Result<Self> {
-        let dtype = theta.dtype();
-        if !matches!(dtype, DType::F32 | DType::F64 | DType::F16 | DType::BF16) {
-            return Err(input_error(format!(
-                "θ must be a float tensor (f32, f64, f16 or bf16), got {dtype:?}"
-            )));
-        }
-        let (batch, instance) = match theta.dims() {
-            [batch, instance @ ..] if !instance.is_empty() => (*batch, instance.to_vec()),
-            dims => {
-                return Err(input_error(format!(
-                    "θ must have rank >= 2 (batch, then the instance), got shape {dims:?}"
-                )));
-            }
-        };
-        let n = instance.iter().product::<usize>();
-        if batch == 0 {
-            return Err(input_error("θ has an empty batch (dim 0 is 0)"));
-        }
-        if batch > u32::MAX as usize || n > u32::MAX as usize {
-            return Err(input_error(format!(
-                "θ is too large for the noise counters (batch and instance size must be < 2^32, \
-                 got shape {:?})",
-                theta.dims()
-            )));
-        }
-        if n == 0 {
-            return Err(input_error(format!(
-                "θ's instances are empty (shape {:?})",
-                theta.dims()
-            )));
-        }
+    fn new(theta: &Tensor, dims: Dims) -> Result<Self> {
         let device = theta.device().clone();
+        let dtype = theta.dtype();
         let theta = theta
             .to_device(&Device::Cpu)?
             .to_dtype(DType::F32)?
             .contiguous()?;
         Ok(Prepared {
             theta,
-            dims: Dims { batch, instance, n },
+            dims,
             dtype,
             device,
         })

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod config;
+pub mod cuda;
 pub mod data;
 mod error;
 mod layer;
@@ -35,7 +36,9 @@ mod solvers;
 pub use config::{ImleConfig, Reduce, Sense, Target};
 pub use layer::{Evaluation, ImleLayer, Training, repeat_samples};
 pub use noise::{Noise, NoiseKey};
-pub use solver::{BatchSolver, Batched, ConfiguredSolver, MapSolver, Solver, copy_solution};
+pub use solver::{
+    BatchSolver, Batched, ConfiguredSolver, DeviceKernel, MapSolver, Solver, copy_solution,
+};
 pub use solvers::{
     Argmax, DijkstraScratch, GridShortestPath, KruskalScratch, MaxSpanningTree, NegativeCosts,
     Neighbourhood, TopK,

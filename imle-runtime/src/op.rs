@@ -53,6 +53,18 @@ impl LayerState {
         // Nothing panics while holding this lock, so poisoning cannot happen; recover anyway.
         *self.adaptive.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// AIMLE, after a backward pass whose gradient had `density` non-zero entries per
+    /// (instance, draw): the running mean of the density, and β one step towards the target.
+    pub(crate) fn update_adaptive(&self, density: f32, target_density: f32, step: f32) {
+        let mut state = self.adaptive.lock().unwrap_or_else(|e| e.into_inner());
+        state.density = 0.9 * state.density + 0.1 * density;
+        if state.density < target_density {
+            state.beta += step;
+        } else if state.density > target_density {
+            state.beta = (state.beta - step).max(0.0);
+        }
+    }
 }
 
 /// Shapes of one forward call.
@@ -340,24 +352,10 @@ impl<S: Solver> ImleOp<S> {
             step,
         } = config.target
         {
-            self.update_adaptive(nonzeros as f32 / rows as f32, target_density, step);
+            self.state
+                .update_adaptive(nonzeros as f32 / rows as f32, target_density, step);
         }
         Ok(gradient)
-    }
-
-    /// AIMLE: running mean of the gradient density, and β one step towards the target.
-    fn update_adaptive(&self, density: f32, target_density: f32, step: f32) {
-        let mut state = self
-            .state
-            .adaptive
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        state.density = 0.9 * state.density + 0.1 * density;
-        if state.density < target_density {
-            state.beta += step;
-        } else if state.density > target_density {
-            state.beta = (state.beta - step).max(0.0);
-        }
     }
 }
 

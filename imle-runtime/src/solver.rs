@@ -51,6 +51,23 @@ pub trait MapSolver: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The built-in GPU kernel that computes exactly this solver's MAP, if there is one.
+    ///
+    /// When θ is a CUDA tensor and the `cuda` feature is on, a layer whose solver names a kernel
+    /// runs perturb-and-MAP and the backward pass on the GPU with it, and never calls
+    /// [`MapSolver::solve`]. Every other solver runs on the CPU: θ and the incoming gradient
+    /// are copied to the host once per call and the results copied back. The default is
+    /// `None`; return a kernel only if it gives the same solutions as `solve`, ties included.
+    ///
+    /// ```
+    /// use imle_runtime::{DeviceKernel, MapSolver, TopK};
+    /// assert_eq!(TopK::new(3)?.device_kernel(), Some(DeviceKernel::TopK { k: 3 }));
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    fn device_kernel(&self) -> Option<DeviceKernel> {
+        None
+    }
+
     /// Writes the solution for one instance `theta` (flattened, of `shape`) into `z`, which has
     /// the same length and arrives filled with zeros.
     fn solve(
@@ -60,6 +77,26 @@ pub trait MapSolver: Send + Sync + 'static {
         z: &mut [f32],
         scratch: &mut Self::Scratch,
     ) -> Result<()>;
+}
+
+/// A selection the CUDA kernels compute on the GPU, fused with the noise and the I-MLE
+/// target (see [`MapSolver::device_kernel`]).
+///
+/// ```
+/// use imle_runtime::{Argmax, DeviceKernel, MapSolver};
+/// assert_eq!(Argmax.device_kernel(), Some(DeviceKernel::Argmax));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKernel {
+    /// The indicator of the `k` largest entries, ties to the lowest index, comparing values
+    /// by `f32::total_cmp` (so −0 < +0), as [`TopK`](crate::TopK).
+    TopK {
+        /// The number of ones (1 ≤ k ≤ n).
+        k: usize,
+    },
+    /// The one-hot indicator of the first largest entry (−0 and +0 tie), as
+    /// [`Argmax`](crate::Argmax).
+    Argmax,
 }
 
 /// How a layer runs its solver over many instances at once (batch × samples).
@@ -84,6 +121,12 @@ pub trait Solver: Send + Sync + 'static {
     /// Checks once per call that instances of this shape are valid for the solver.
     fn check_instance(&self, shape: &[usize]) -> Result<()>;
 
+    /// The built-in GPU kernel equivalent to this solver, if any (see
+    /// [`MapSolver::device_kernel`]).
+    fn device_kernel(&self) -> Option<DeviceKernel> {
+        None
+    }
+
     /// Solves `out.len() / n` instances of `shape` (n elements each) into the rows of `out`;
     /// `input(row, buffer)` writes the input of each row. Every solution is checked: solver
     /// errors, panics and non-finite values become errors naming the solver.
@@ -102,6 +145,10 @@ impl<S: MapSolver> Solver for S {
 
     fn check_instance(&self, shape: &[usize]) -> Result<()> {
         MapSolver::check_instance(self, shape)
+    }
+
+    fn device_kernel(&self) -> Option<DeviceKernel> {
+        MapSolver::device_kernel(self)
     }
 
     fn solve_rows(

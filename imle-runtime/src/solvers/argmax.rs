@@ -1,6 +1,6 @@
 //! Argmax: the one-hot indicator of the largest entry.
 
-use crate::solver::MapSolver;
+use crate::solver::{DeviceKernel, MapSolver};
 use candle_core::Result;
 
 /// `z = e_i` with `i = argmax θ_i` (ties to the lowest index). With Gumbel noise this samples
@@ -21,6 +21,10 @@ impl MapSolver for Argmax {
 
     fn name(&self) -> &str {
         "argmax"
+    }
+
+    fn device_kernel(&self) -> Option<DeviceKernel> {
+        Some(DeviceKernel::Argmax)
     }
 
     fn solve(&self, theta: &[f32], _: &[usize], z: &mut [f32], _: &mut ()) -> Result<()> {

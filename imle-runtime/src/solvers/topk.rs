@@ -1,7 +1,7 @@
 //! Top-k: the indicator of the `k` largest entries of θ.
 
 use crate::error::{config_error, solver_error};
-use crate::solver::MapSolver;
+use crate::solver::{DeviceKernel, MapSolver};
 use candle_core::Result;
 
 /// `z = argmax ⟨z, θ⟩` over binary vectors with exactly `k` ones: the `k` largest entries.
@@ -57,6 +57,10 @@ impl MapSolver for TopK {
 
     fn name(&self) -> &str {
         "top-k"
+    }
+
+    fn device_kernel(&self) -> Option<DeviceKernel> {
+        Some(DeviceKernel::TopK { k: self.k })
     }
 
     fn check_instance(&self, shape: &[usize]) -> Result<()> {

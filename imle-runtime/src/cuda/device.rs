@@ -1,0 +1,421 @@
+//! Launching the kernels on candle's CUDA backend (feature `cuda`): NVRTC compilation and
+//! caching, the I-MLE op for CUDA tensors, and noise tensors drawn on the GPU.
+
+use super::params::{
+    BackwardParams, ForwardParams, NoiseParams, SELECT_THREADS, dynamic_shared_bytes, grid,
+};
+use super::{KERNELS, NVRTC_OPTIONS};
+use crate::config::{ImleConfig, Target};
+use crate::error::input_error;
+use crate::noise::{Noise, NoiseKey};
+use crate::op::{Dims, LayerState};
+use crate::solver::DeviceKernel;
+use candle_core::backend::BackendStorage;
+use candle_core::cuda_backend::cudarc::driver::{
+    CudaSlice, CudaView, DeviceRepr, LaunchConfig, PushKernelArg,
+};
+use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
+use candle_core::cuda_backend::{CudaDevice, CudaStorage, WrapErr};
+use candle_core::op::BackpropOp;
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor,
+};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+// SAFETY: `#[repr(C)]` structs of 4-byte integers and floats only, with the field order of the
+// structs of the same names in kernels.cu (sizes checked in params.rs); any bit pattern is valid.
+unsafe impl DeviceRepr for NoiseParams {}
+// SAFETY: as above.
+unsafe impl DeviceRepr for ForwardParams {}
+// SAFETY: as above.
+unsafe impl DeviceRepr for BackwardParams {}
+
+/// candle's per-device module cache holds the kernels under this name.
+const MODULE: &str = "imle_kernels";
+
+/// Threads per block of the element-wise kernels (noise, AIMLE's λ).
+const ELEMENTWISE_THREADS: u32 = 256;
+
+/// PTX of [`KERNELS`] for the device's compute capability: compiled by NVRTC once per process
+/// and capability (the lock is taken once per kernel launch, never per element or row).
+fn ptx(device: &CudaDevice) -> Result<Arc<str>> {
+    static CACHE: Mutex<BTreeMap<(i32, i32), Arc<str>>> = Mutex::new(BTreeMap::new());
+    let (major, minor) = device.cuda_stream().context().compute_capability().w()?;
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(ptx) = cache.get(&(major, minor)) {
+        return Ok(ptx.clone());
+    }
+    let mut options: Vec<String> = NVRTC_OPTIONS.iter().map(|o| o.to_string()).collect();
+    options.push(format!("--gpu-architecture=compute_{major}{minor}"));
+    let compiled = compile_ptx_with_opts(
+        KERNELS,
+        CompileOptions {
+            options,
+            name: Some("imle_kernels.cu".into()),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| input_error(format!("NVRTC could not compile imle's CUDA kernels: {e}")))?;
+    let ptx: Arc<str> = compiled.to_src().into();
+    cache.insert((major, minor), ptx.clone());
+    Ok(ptx)
+}
+
+/// The contiguous f32 data of a CUDA storage, as a view.
+fn view<'a>(storage: &'a CudaStorage, layout: &Layout) -> Result<CudaView<'a, f32>> {
+    let slice = storage.as_cuda_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(slice.slice(start..end)),
+        None => Err(input_error(
+            "the CUDA I-MLE op expected a contiguous tensor",
+        )),
+    }
+}
+
+/// Runs `f` on the CUDA storage of an f32, contiguous tensor.
+fn with_view<R>(tensor: &Tensor, f: impl FnOnce(&CudaView<'_, f32>) -> Result<R>) -> Result<R> {
+    let (storage, layout) = tensor.storage_and_layout();
+    match &*storage {
+        Storage::Cuda(cuda) => f(&view(cuda, layout)?),
+        _ => Err(input_error("expected a CUDA tensor")),
+    }
+}
+
+/// A tensor over a freshly written device buffer.
+fn tensor_from(slice: CudaSlice<f32>, device: &CudaDevice, shape: Shape) -> Tensor {
+    let storage = CudaStorage::wrap_cuda_slice(slice, device.clone());
+    Tensor::from_storage(Storage::Cuda(storage), shape, BackpropOp::none(), false)
+}
+
+/// An error if `tensor` holds NaN or ±inf: 0·x sums to NaN exactly then. One reduction on the
+/// device and a 4-byte copy back.
+pub(crate) fn check_finite(what: &str, tensor: &Tensor) -> Result<()> {
+    let probe = tensor.affine(0.0, 0.0)?.sum_all()?.to_scalar::<f32>()?;
+    if probe.is_finite() {
+        Ok(())
+    } else {
+        Err(input_error(format!(
+            "{what} has a non-finite value (NaN or ±inf)"
+        )))
+    }
+}
+
+/// Allocates `len` floats that the kernel about to run writes completely.
+fn output(device: &CudaDevice, len: usize) -> Result<CudaSlice<f32>> {
+    // SAFETY: every caller launches a kernel that writes all `len` elements before anything
+    // reads them (see the kernels' loops over rows and elements).
+    unsafe { device.alloc::<f32>(len) }
+}
+
+/// Launches `imle_forward`; returns the solutions (or their mean) as a flat buffer.
+fn forward(
+    device: &CudaDevice,
+    noise: NoiseParams,
+    params: ForwardParams,
+    theta: &CudaView<'_, f32>,
+    explicit_noise: Option<&CudaView<'_, f32>>,
+) -> Result<CudaSlice<f32>> {
+    let n = params.n as usize;
+    let mut out = output(device, params.units() * n)?;
+    let func = device.get_or_load_custom_func("imle_forward", MODULE, &ptx(device)?)?;
+    let null = 0u64;
+    let mut launch = func.builder();
+    launch.arg(&noise).arg(&params).arg(theta);
+    match explicit_noise {
+        Some(noise) => launch.arg(noise),
+        None => launch.arg(&null),
+    };
+    launch.arg(&mut out);
+    let config = LaunchConfig {
+        grid_dim: (grid(params.units()), 1, 1),
+        block_dim: (SELECT_THREADS, 1, 1),
+        shared_mem_bytes: dynamic_shared_bytes(n),
+    };
+    // SAFETY: the arguments match `imle_forward`'s signature, and the buffers have the sizes
+    // the params describe (θ: batch·n, explicit noise: batch·draws·n, out: units·n).
+    unsafe { launch.launch(config) }.w()?;
+    Ok(out)
+}
+
+/// Forward pass of a layer on a CUDA tensor, fused with its solver's kernel.
+///
+/// `theta` is f32 and contiguous; the output has θ's dims, with B·S rows for S > 1 samples
+/// and `Reduce::None`.
+pub(crate) fn train_forward(
+    kernel: DeviceKernel,
+    config: ImleConfig,
+    dims: Dims,
+    key: NoiseKey,
+    theta: &Tensor,
+    explicit_noise: Option<Tensor>,
+    state: Arc<LayerState>,
+) -> Result<Tensor> {
+    check_finite("θ", theta)?;
+    if let Some(noise) = &explicit_noise {
+        check_finite("the explicit noise", noise)?;
+    }
+    let lambda = match config.target {
+        Target::Perturb => config.lambda,
+        Target::Adaptive { .. } => state.adaptive().beta,
+    };
+    theta.apply_op1(CudaImleOp {
+        kernel,
+        config,
+        dims,
+        key,
+        lambda,
+        explicit_noise,
+        state,
+    })
+}
+
+/// `MAP(θ)` of a CUDA tensor with the solver's kernel (evaluation mode).
+pub(crate) fn map(kernel: DeviceKernel, dims: &Dims, theta: &Tensor) -> Result<Tensor> {
+    check_finite("θ", theta)?;
+    let device = theta.device().as_cuda_device()?;
+    let params = ForwardParams::map(kernel, dims.batch, dims.n);
+    let out = with_view(theta, |theta| {
+        forward(device, NoiseParams::default(), params, theta, None)
+    })?;
+    Ok(tensor_from(out, device, theta.shape().clone()))
+}
+
+/// The I-MLE op on CUDA tensors (see `op.rs` for the CPU one; same fields, same math).
+struct CudaImleOp {
+    kernel: DeviceKernel,
+    config: ImleConfig,
+    dims: Dims,
+    key: NoiseKey,
+    /// λ, or AIMLE's β when the forward ran.
+    lambda: f32,
+    /// Rows `b·D + d`, unscaled, f32, contiguous, on θ's device.
+    explicit_noise: Option<Tensor>,
+    state: Arc<LayerState>,
+}
+
+impl CudaImleOp {
+    fn noise(&self) -> NoiseParams {
+        NoiseParams::new(&self.config.noise, self.key)
+    }
+
+    fn output_shape(&self, units: usize) -> Shape {
+        let mut dims = vec![units];
+        dims.extend_from_slice(&self.dims.instance);
+        Shape::from(dims)
+    }
+}
+
+impl CustomOp1 for CudaImleOp {
+    fn name(&self) -> &'static str {
+        "imle-cuda"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        Err(input_error("the CUDA I-MLE op got a CPU tensor"))
+    }
+
+    fn cuda_fwd(&self, storage: &CudaStorage, layout: &Layout) -> Result<(CudaStorage, Shape)> {
+        let device = storage.device();
+        let Dims { batch, n, .. } = self.dims;
+        let explicit = self.explicit_noise.is_some();
+        let params = ForwardParams::training(&self.config, self.kernel, batch, n, explicit);
+        let theta = view(storage, layout)?;
+        let out = match &self.explicit_noise {
+            Some(noise) => with_view(noise, |noise| {
+                forward(device, self.noise(), params, &theta, Some(noise))
+            })?,
+            None => forward(device, self.noise(), params, &theta, None)?,
+        };
+        let shape = self.output_shape(params.units());
+        Ok((CudaStorage::wrap_cuda_slice(out, device.clone()), shape))
+    }
+
+    fn bwd(&self, theta: &Tensor, z: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let grad = grad.to_dtype(DType::F32)?.contiguous()?;
+        check_finite("the incoming gradient", &grad)?;
+        let z = z.contiguous()?;
+        theta.apply_op3_no_bwd(&z, &grad, &Backward(self)).map(Some)
+    }
+}
+
+/// The backward pass of a [`CudaImleOp`], as a custom op over (θ, z, g).
+struct Backward<'a>(&'a CudaImleOp);
+
+impl CustomOp3 for Backward<'_> {
+    fn name(&self) -> &'static str {
+        "imle-cuda-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        Err(input_error("the CUDA I-MLE backward got CPU tensors"))
+    }
+
+    fn cuda_fwd(
+        &self,
+        theta: &CudaStorage,
+        theta_layout: &Layout,
+        z: &CudaStorage,
+        z_layout: &Layout,
+        grad: &CudaStorage,
+        grad_layout: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        let op = self.0;
+        let device = theta.device();
+        let Dims { batch, n, .. } = op.dims;
+        let (theta, z, grad) = (
+            view(theta, theta_layout)?,
+            view(z, z_layout)?,
+            view(grad, grad_layout)?,
+        );
+        let grad_rows = grad_layout.shape().elem_count() / n;
+        let explicit = op.explicit_noise.is_some();
+        let params = BackwardParams::new(
+            &op.config, op.kernel, batch, n, grad_rows, op.lambda, explicit,
+        );
+        let adaptive = match op.config.target {
+            Target::Perturb => None,
+            Target::Adaptive {
+                target_density,
+                step,
+            } => Some((target_density, step)),
+        };
+        let row_lambda = match adaptive {
+            Some(_) => Some(row_lambdas(
+                device, &theta, &grad, batch, n, grad_rows, op.lambda,
+            )?),
+            None => None,
+        };
+        let mut nonzeros = match adaptive {
+            Some(_) => Some(device.alloc_zeros::<u32>(1)?),
+            None => None,
+        };
+        let mut gradient = output(device, batch * n)?;
+        let func = device.get_or_load_custom_func("imle_backward", MODULE, &ptx(device)?)?;
+        let null = 0u64;
+        let noise_params = op.noise();
+        let mut launch_with = |noise: Option<&CudaView<'_, f32>>| -> Result<()> {
+            let mut launch = func.builder();
+            launch
+                .arg(&noise_params)
+                .arg(&params)
+                .arg(&theta)
+                .arg(&z)
+                .arg(&grad);
+            match &row_lambda {
+                Some(lambdas) => launch.arg(lambdas),
+                None => launch.arg(&null),
+            };
+            match noise {
+                Some(noise) => launch.arg(noise),
+                None => launch.arg(&null),
+            };
+            launch.arg(&mut gradient);
+            match &mut nonzeros {
+                Some(count) => launch.arg(count),
+                None => launch.arg(&null),
+            };
+            let config = LaunchConfig {
+                grid_dim: (grid(batch), 1, 1),
+                block_dim: (SELECT_THREADS, 1, 1),
+                shared_mem_bytes: dynamic_shared_bytes(n),
+            };
+            // SAFETY: the arguments match `imle_backward`'s signature; θ is batch·n, z the
+            // forward output, g grad_rows·n, the λ rows grad_rows, the explicit noise
+            // batch·draws·n, the gradient batch·n and the count one u32.
+            unsafe { launch.launch(config) }.w()?;
+            Ok(())
+        };
+        match &op.explicit_noise {
+            Some(noise) => with_view(noise, |noise| launch_with(Some(noise)))?,
+            None => launch_with(None)?,
+        }
+        if let (Some((target_density, step)), Some(count)) = (adaptive, &nonzeros) {
+            let count = device.clone_dtoh(count)?[0];
+            let rows = batch * op.config.draws() as usize;
+            op.state
+                .update_adaptive(count as f32 / rows as f32, target_density, step);
+        }
+        let shape = theta_layout.shape().clone();
+        Ok((
+            CudaStorage::wrap_cuda_slice(gradient, device.clone()),
+            shape,
+        ))
+    }
+}
+
+/// AIMLE's λ per row of the incoming gradient, `β·‖θ_b‖/‖g_row‖`, on the device.
+fn row_lambdas(
+    device: &CudaDevice,
+    theta: &CudaView<'_, f32>,
+    grad: &CudaView<'_, f32>,
+    batch: usize,
+    n: usize,
+    grad_rows: usize,
+    beta: f32,
+) -> Result<CudaSlice<f32>> {
+    let mut out = output(device, grad_rows)?;
+    let func = device.get_or_load_custom_func("imle_row_lambdas", MODULE, &ptx(device)?)?;
+    let (batch, n, per_instance) = (batch as u32, n as u32, (grad_rows / batch) as u32);
+    let mut launch = func.builder();
+    launch
+        .arg(theta)
+        .arg(grad)
+        .arg(&batch)
+        .arg(&n)
+        .arg(&per_instance)
+        .arg(&beta)
+        .arg(&mut out);
+    let config = LaunchConfig {
+        grid_dim: ((grad_rows as u32).div_ceil(ELEMENTWISE_THREADS), 1, 1),
+        block_dim: (ELEMENTWISE_THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: the arguments match `imle_row_lambdas`; θ is batch·n, g and out grad_rows rows.
+    unsafe { launch.launch(config) }.w()?;
+    Ok(out)
+}
+
+/// Noise rows drawn on the GPU: row `b·draws + d` of a `[batch·draws, n]` buffer.
+pub(crate) fn noise_tensor(
+    noise: &Noise,
+    key: NoiseKey,
+    batch: usize,
+    draws: usize,
+    shape: Shape,
+    device: &CudaDevice,
+) -> Result<Tensor> {
+    let rows = batch * draws;
+    let n = shape.elem_count() / rows;
+    let mut out = output(device, rows * n)?;
+    let func = device.get_or_load_custom_func("imle_noise", MODULE, &ptx(device)?)?;
+    let params = NoiseParams::new(noise, key);
+    let (n32, draws32, rows64) = (n as u32, draws as u32, rows as u64);
+    let mut launch = func.builder();
+    launch
+        .arg(&params)
+        .arg(&n32)
+        .arg(&draws32)
+        .arg(&rows64)
+        .arg(&mut out);
+    let quads = rows * n.div_ceil(4);
+    let blocks = quads
+        .div_ceil(ELEMENTWISE_THREADS as usize)
+        .clamp(1, super::params::MAX_GRID as usize) as u32;
+    let config = LaunchConfig {
+        grid_dim: (blocks, 1, 1),
+        block_dim: (ELEMENTWISE_THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: the arguments match `imle_noise`; out holds rows·n floats.
+    unsafe { launch.launch(config) }.w()?;
+    Ok(tensor_from(out, device, shape))
+}

@@ -1,0 +1,287 @@
+//! The kernels' parameters: `#[repr(C)]` mirrors of the structs in `kernels.cu`, filled from a
+//! layer's configuration by the same code whether the kernels then run on a GPU or, in the
+//! tests, in the host emulation.
+
+use crate::config::{ImleConfig, Reduce};
+use crate::noise::{Noise, NoiseKey, SogParams};
+use crate::solver::DeviceKernel;
+
+/// Threads per block of the selection kernels (`IMLE_THREADS` in `kernels.cu`).
+pub const SELECT_THREADS: u32 = 256;
+
+/// Rows of at most this many elements keep their keys in shared memory during a selection;
+/// longer rows recompute them (θ, g and the noise) at every radix pass. The keys and the
+/// backward's bit mask, `(8192 + 256) · 4` bytes, plus the 9.2 KiB of static shared memory,
+/// stay under the 48 KiB a kernel gets without opting in.
+pub const CACHE_MAX_N: u32 = 8192;
+
+/// Upper bound on the blocks of one launch; the kernels loop over the rest (grid-stride).
+pub const MAX_GRID: u32 = 1 << 20;
+
+/// `NoiseParams` of `kernels.cu`: which noise, its Philox key, and the Sum-of-Gamma constants
+/// computed on the host exactly as the CPU path computes them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct NoiseParams {
+    /// 0 none, 1 Gumbel, 2 Gaussian, 3 Sum-of-Gamma.
+    pub kind: u32,
+    /// Philox key, word 0.
+    pub key0: u32,
+    /// Philox key, word 1.
+    pub key1: u32,
+    /// Sum-of-Gamma: s.
+    pub terms: u32,
+    /// Sum-of-Gamma: k.
+    pub k: f32,
+    /// Sum-of-Gamma: ln s.
+    pub ln_s: f32,
+    /// Marsaglia–Tsang d for shape 1/k.
+    pub gamma_d: f32,
+    /// Marsaglia–Tsang c.
+    pub gamma_c: f32,
+    /// 1 / shape.
+    pub gamma_inv_a: f32,
+    /// Whether shape < 1 (the boost).
+    pub gamma_boost: u32,
+}
+
+impl NoiseParams {
+    /// The parameters of `noise` under `key`.
+    pub fn new(noise: &Noise, key: NoiseKey) -> Self {
+        let [key0, key1] = key.0;
+        let base = NoiseParams {
+            key0,
+            key1,
+            ..Self::default()
+        };
+        match *noise {
+            Noise::None => base,
+            Noise::Gumbel => NoiseParams { kind: 1, ..base },
+            Noise::Gaussian => NoiseParams { kind: 2, ..base },
+            Noise::SumOfGamma { k, terms } => {
+                let p = SogParams::new(k, terms);
+                NoiseParams {
+                    kind: 3,
+                    terms,
+                    k,
+                    ln_s: p.ln_s,
+                    gamma_d: p.gamma.d,
+                    gamma_c: p.gamma.c,
+                    gamma_inv_a: p.gamma.inv_a,
+                    gamma_boost: u32::from(p.gamma.boost),
+                    ..base
+                }
+            }
+        }
+    }
+}
+
+/// `ForwardParams` of `kernels.cu`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ForwardParams {
+    /// B.
+    pub batch: u32,
+    /// Elements per instance.
+    pub n: u32,
+    /// Ones per solution.
+    pub k: u32,
+    /// S.
+    pub samples: u32,
+    /// S·M: rows of explicit noise per instance.
+    pub draws: u32,
+    /// σ·τ.
+    pub tau: f32,
+    /// 1/S for the mean over samples.
+    pub inv_samples: f32,
+    /// Whether noise is added (generated or explicit).
+    pub noisy: u32,
+    /// −0 and +0 tie (argmax) rather than −0 < +0 (top-k).
+    pub zero_equal: u32,
+    /// Keys kept in shared memory ([`CACHE_MAX_N`]).
+    pub cached: u32,
+    /// Output the mean over the samples ([`Reduce::Mean`]).
+    pub mean: u32,
+}
+
+/// `BackwardParams` of `kernels.cu`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BackwardParams {
+    /// B.
+    pub batch: u32,
+    /// Elements per instance.
+    pub n: u32,
+    /// Ones per solution.
+    pub k: u32,
+    /// S.
+    pub samples: u32,
+    /// D = S·M.
+    pub draws: u32,
+    /// Rows of the incoming gradient per instance (S, or 1 for a mean or S = 1).
+    pub grad_per_instance: u32,
+    /// α of the target.
+    pub alpha: f32,
+    /// σ: +1 to maximise, −1 to minimise.
+    pub sign: f32,
+    /// σ·τ.
+    pub tau: f32,
+    /// σ·τ'.
+    pub target_tau: f32,
+    /// λ (or AIMLE's β·‖θ‖/‖g‖ per row, passed separately).
+    pub lambda: f32,
+    /// Whether noise is added.
+    pub noisy: u32,
+    /// −0 and +0 tie.
+    pub zero_equal: u32,
+    /// Keys kept in shared memory.
+    pub cached: u32,
+    /// Central difference.
+    pub symmetric: u32,
+    /// Divide the gradient by λ.
+    pub scale_by_lambda: u32,
+    /// The forward output holds the per-sample solutions (rows b·S + s).
+    pub plus_from_output: u32,
+}
+
+/// The number of ones and the zero convention of a kernel.
+fn selection(kernel: DeviceKernel) -> (u32, u32) {
+    match kernel {
+        DeviceKernel::TopK { k } => (k as u32, 0),
+        DeviceKernel::Argmax => (1, 1),
+    }
+}
+
+/// Whether rows of `n` elements keep their keys in shared memory.
+pub fn cached(n: usize) -> bool {
+    n <= CACHE_MAX_N as usize
+}
+
+/// Dynamic shared memory of a selection launch, in bytes: the keys (rounded up to a multiple
+/// of 4) and the backward's bit mask, when cached.
+pub fn dynamic_shared_bytes(n: usize) -> u32 {
+    if cached(n) {
+        ((n.next_multiple_of(4) + n.div_ceil(32)) * 4) as u32
+    } else {
+        0
+    }
+}
+
+/// Blocks of a launch over `units` rows or instances.
+pub fn grid(units: usize) -> u32 {
+    units.clamp(1, MAX_GRID as usize) as u32
+}
+
+impl ForwardParams {
+    /// Perturb-and-MAP in training: `draws` rows of explicit noise per instance when
+    /// `explicit_noise` (its S first are used), else the configured noise.
+    pub fn training(
+        config: &ImleConfig,
+        kernel: DeviceKernel,
+        batch: usize,
+        n: usize,
+        explicit_noise: bool,
+    ) -> Self {
+        let (k, zero_equal) = selection(kernel);
+        let samples = config.samples;
+        ForwardParams {
+            batch: batch as u32,
+            n: n as u32,
+            k,
+            samples,
+            draws: config.draws(),
+            tau: config.sense.sign() * config.tau,
+            inv_samples: 1.0 / samples as f32,
+            noisy: u32::from(explicit_noise || config.noise != Noise::None),
+            zero_equal,
+            cached: u32::from(cached(n)),
+            mean: u32::from(config.reduce == Reduce::Mean && samples > 1),
+        }
+    }
+
+    /// Plain MAP(θ) (evaluation).
+    pub fn map(kernel: DeviceKernel, batch: usize, n: usize) -> Self {
+        let (k, zero_equal) = selection(kernel);
+        ForwardParams {
+            batch: batch as u32,
+            n: n as u32,
+            k,
+            samples: 1,
+            draws: 1,
+            tau: 0.0,
+            inv_samples: 1.0,
+            noisy: 0,
+            zero_equal,
+            cached: u32::from(cached(n)),
+            mean: 0,
+        }
+    }
+
+    /// Rows (or instances, for the mean) the launch covers.
+    pub fn units(&self) -> usize {
+        if self.mean != 0 {
+            self.batch as usize
+        } else {
+            self.batch as usize * self.samples as usize
+        }
+    }
+}
+
+impl BackwardParams {
+    /// The backward pass of a layer with `config` whose forward ran with `lambda` (λ, or
+    /// AIMLE's β) on `batch` instances of `n` elements, given `grad_rows` rows of incoming
+    /// gradient.
+    pub fn new(
+        config: &ImleConfig,
+        kernel: DeviceKernel,
+        batch: usize,
+        n: usize,
+        grad_rows: usize,
+        lambda: f32,
+        explicit_noise: bool,
+    ) -> Self {
+        let (k, zero_equal) = selection(kernel);
+        let sign = config.sense.sign();
+        BackwardParams {
+            batch: batch as u32,
+            n: n as u32,
+            k,
+            samples: config.samples,
+            draws: config.draws(),
+            grad_per_instance: (grad_rows / batch) as u32,
+            alpha: config.alpha,
+            sign,
+            tau: sign * config.tau,
+            target_tau: sign * config.target_tau,
+            lambda,
+            noisy: u32::from(explicit_noise || config.noise != Noise::None),
+            zero_equal,
+            cached: u32::from(cached(n)),
+            symmetric: u32::from(config.symmetric),
+            scale_by_lambda: u32::from(config.scale_by_lambda),
+            // With Reduce::Mean the output is the mean; the samples are solved again.
+            plus_from_output: u32::from(config.reduce == Reduce::None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The structs are passed by value to the kernels: their sizes must match kernels.cu,
+    /// where every field is 4 bytes.
+    #[test]
+    fn layouts_match_the_kernels() {
+        assert_eq!(std::mem::size_of::<NoiseParams>(), 10 * 4);
+        assert_eq!(std::mem::size_of::<ForwardParams>(), 11 * 4);
+        assert_eq!(std::mem::size_of::<BackwardParams>(), 17 * 4);
+    }
+
+    #[test]
+    fn shared_memory_fits_without_opt_in() {
+        let static_bytes = (8 * 256 + 256 + 6) * 4;
+        assert!(dynamic_shared_bytes(CACHE_MAX_N as usize) + static_bytes <= 48 * 1024);
+        assert_eq!(dynamic_shared_bytes(CACHE_MAX_N as usize + 1), 0);
+    }
+}

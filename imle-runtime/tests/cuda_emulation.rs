@@ -1,0 +1,333 @@
+//! The CUDA kernels of `src/cuda/kernels.cu`, compiled as host C++ and run under a small
+//! emulation of CUDA's thread blocks (`tests/cuda_emulation/`), against the CPU path.
+//!
+//! The kernels are meant to reproduce the CPU path exactly: the same f32 operations in the
+//! same order (noise), the same selections with the same tie rule (top-k, argmax), the same
+//! sums in the same order (gradients, the mean over samples). So every comparison here has
+//! zero tolerance. This checks the kernels' logic -- indexing, the radix select, ties, the
+//! draws' bookkeeping -- on machines without a GPU; `tests/cuda.rs` (feature `cuda`) checks
+//! the same on a GPU.
+//!
+//! Needs a C++20 compiler (`$CXX`, else `g++`); without one the tests print why and pass.
+
+mod support;
+
+use imle_runtime::cuda::params::{
+    BackwardParams, ForwardParams, NoiseParams, dynamic_shared_bytes,
+};
+use imle_runtime::noise::fill_instance;
+use imle_runtime::{DeviceKernel, ImleLayer, Noise, NoiseKey, Target};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use support::cases::{Case, all_cases, assert_same_bits};
+
+type NoiseFn = unsafe extern "C" fn(NoiseParams, u32, u32, u64, *mut f32, u32, u32);
+type ForwardFn =
+    unsafe extern "C" fn(NoiseParams, ForwardParams, *const f32, *const f32, *mut f32, u32, u32);
+type BackwardFn = unsafe extern "C" fn(
+    NoiseParams,
+    BackwardParams,
+    *const f32,
+    *const f32,
+    *const f32,
+    *const f32,
+    *const f32,
+    *mut f32,
+    *mut u32,
+    u32,
+    u32,
+);
+type LambdasFn =
+    unsafe extern "C" fn(*const f32, *const f32, u32, u32, u32, f32, *mut f32, u32, u32);
+
+/// Blocks per emulated launch: the kernels loop over the rest, so a few blocks exercise the
+/// grid-stride loops without starting too many threads.
+const GRID: u32 = 3;
+
+struct Emulated {
+    library: libloading::Library,
+}
+
+/// The emulated kernels, compiled once per test process; `None` (with the reason printed)
+/// where no C++ compiler is available.
+fn emulated() -> Option<&'static Emulated> {
+    static LIBRARY: OnceLock<Result<Emulated, String>> = OnceLock::new();
+    let built = LIBRARY.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cuda_emulation");
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("imle_emulated_kernels.so");
+        let compiler = std::env::var("CXX").unwrap_or_else(|_| "g++".into());
+        let status = Command::new(&compiler)
+            .args(["-std=c++20", "-O2", "-fPIC", "-shared", "-pthread"])
+            // No fused multiply-add, as the NVRTC options ask of the GPU compiler.
+            .args(["-ffp-contract=off", "-fno-fast-math"])
+            .arg(dir.join("driver.cpp"))
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .map_err(|e| format!("no C++ compiler `{compiler}` ({e})"))?;
+        if !status.success() {
+            // The compiler exists but the kernels do not compile: a real failure.
+            panic!("{compiler} failed to compile the emulated kernels ({status})");
+        }
+        // SAFETY: the library is ours, built just now; its initialisers do nothing unusual.
+        let library = unsafe { libloading::Library::new(&out) }.map_err(|e| e.to_string())?;
+        Ok(Emulated { library })
+    });
+    match built {
+        Ok(emulated) => Some(emulated),
+        Err(why) => {
+            println!("skipped: the CUDA kernels were not emulated: {why}");
+            None
+        }
+    }
+}
+
+impl Emulated {
+    fn symbol<T: Copy>(&self, name: &str) -> T {
+        // SAFETY: each name is looked up with the signature driver.cpp defines it with.
+        unsafe { *self.library.get::<T>(name.as_bytes()).unwrap() }
+    }
+
+    fn noise(&self, params: NoiseParams, n: usize, draws: usize, rows: usize) -> Vec<f32> {
+        let mut out = vec![f32::NAN; rows * n];
+        let run: NoiseFn = self.symbol("emu_noise");
+        // SAFETY: `out` holds rows · n floats, as the kernel writes.
+        unsafe {
+            run(
+                params,
+                n as u32,
+                draws as u32,
+                rows as u64,
+                out.as_mut_ptr(),
+                GRID,
+                64,
+            );
+        }
+        out
+    }
+
+    fn forward(
+        &self,
+        noise: NoiseParams,
+        params: ForwardParams,
+        theta: &[f32],
+        explicit_noise: Option<&[f32]>,
+    ) -> Vec<f32> {
+        let n = params.n as usize;
+        assert_eq!(theta.len(), params.batch as usize * n);
+        let mut out = vec![f32::NAN; params.units() * n];
+        let run: ForwardFn = self.symbol("emu_forward");
+        // SAFETY: the buffers have the sizes the params describe.
+        unsafe {
+            run(
+                noise,
+                params,
+                theta.as_ptr(),
+                explicit_noise.map_or(std::ptr::null(), <[f32]>::as_ptr),
+                out.as_mut_ptr(),
+                GRID,
+                dynamic_shared_bytes(n),
+            );
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn backward(
+        &self,
+        noise: NoiseParams,
+        params: BackwardParams,
+        theta: &[f32],
+        z: &[f32],
+        grad: &[f32],
+        row_lambda: Option<&[f32]>,
+        explicit_noise: Option<&[f32]>,
+    ) -> (Vec<f32>, u32) {
+        let n = params.n as usize;
+        let mut gradient = vec![f32::NAN; params.batch as usize * n];
+        let mut nonzeros = 0u32;
+        let run: BackwardFn = self.symbol("emu_backward");
+        // SAFETY: the buffers have the sizes the params describe.
+        unsafe {
+            run(
+                noise,
+                params,
+                theta.as_ptr(),
+                z.as_ptr(),
+                grad.as_ptr(),
+                row_lambda.map_or(std::ptr::null(), <[f32]>::as_ptr),
+                explicit_noise.map_or(std::ptr::null(), <[f32]>::as_ptr),
+                gradient.as_mut_ptr(),
+                &mut nonzeros,
+                GRID,
+                dynamic_shared_bytes(n),
+            );
+        }
+        (gradient, nonzeros)
+    }
+
+    fn row_lambdas(
+        &self,
+        theta: &[f32],
+        grad: &[f32],
+        batch: usize,
+        n: usize,
+        beta: f32,
+    ) -> Vec<f32> {
+        let rows = grad.len() / n;
+        let mut out = vec![f32::NAN; rows];
+        let run: LambdasFn = self.symbol("emu_row_lambdas");
+        // SAFETY: theta is batch · n, grad rows · n, out rows floats.
+        unsafe {
+            run(
+                theta.as_ptr(),
+                grad.as_ptr(),
+                batch as u32,
+                n as u32,
+                (rows / batch) as u32,
+                beta,
+                out.as_mut_ptr(),
+                GRID,
+                32,
+            );
+        }
+        out
+    }
+}
+
+/// The Rust mirrors of the kernels' parameter structs have the C++ structs' sizes (their
+/// fields are all 4 bytes, in the same order).
+#[test]
+fn parameter_structs_match_the_kernels() {
+    let Some(emu) = emulated() else { return };
+    let size_of: unsafe extern "C" fn(u32) -> u32 = emu.symbol("emu_sizeof_params");
+    // SAFETY: a pure function of an integer.
+    let sizes = unsafe { [size_of(0), size_of(1), size_of(2)] };
+    let mirrors = [
+        std::mem::size_of::<NoiseParams>(),
+        std::mem::size_of::<ForwardParams>(),
+        std::mem::size_of::<BackwardParams>(),
+    ];
+    assert_eq!(sizes.map(|s| s as usize), mirrors);
+}
+
+#[test]
+fn noise_matches_the_cpu_bit_for_bit() {
+    let Some(emu) = emulated() else { return };
+    let key = NoiseKey::new(2024, 3);
+    let kinds = [
+        Noise::Gumbel,
+        Noise::Gaussian,
+        Noise::sum_of_gamma(10.0),
+        // Shape 1/k = 2 >= 1: the sampler without the boost.
+        Noise::SumOfGamma { k: 0.5, terms: 3 },
+        Noise::SumOfGamma { k: 1.0, terms: 255 },
+        Noise::None,
+    ];
+    for noise in kinds {
+        for n in [1usize, 6, 37, 300] {
+            let (batch, draws) = (3, 2);
+            let got = emu.noise(NoiseParams::new(&noise, key), n, draws, batch * draws);
+            let mut want = vec![0.0f32; batch * draws * n];
+            for (row, out) in want.chunks_mut(n).enumerate() {
+                fill_instance(&noise, key, (row / draws) as u32, (row % draws) as u32, out);
+            }
+            assert_same_bits(&format!("{noise:?}, n = {n}"), &got, &want);
+        }
+    }
+}
+
+/// Runs `case` on the CPU and emulated, with the params the CUDA op would launch with.
+fn check(emu: &Emulated, case: &Case) {
+    let cpu = case.run_on(&candle_core::Device::Cpu);
+    let config = case.config;
+    let (batch, n) = (case.batch, case.n());
+    // A fresh layer's first call is keyed by call number 0.
+    let noise = NoiseParams::new(&config.noise, NoiseKey::new(config.seed, 0));
+    let explicit = cpu.noise.is_some();
+    let forward = ForwardParams::training(&config, case.kernel, batch, n, explicit);
+    let z = emu.forward(noise, forward, &cpu.theta, cpu.noise.as_deref());
+    assert_same_bits(&format!("{}: forward", case.name), &z, &cpu.z);
+
+    let grad_rows = cpu.w.len() / n;
+    let row_lambda = match config.target {
+        Target::Perturb => None,
+        Target::Adaptive { .. } => {
+            Some(emu.row_lambdas(&cpu.theta, &cpu.w, batch, n, config.lambda))
+        }
+    };
+    let backward = BackwardParams::new(
+        &config,
+        case.kernel,
+        batch,
+        n,
+        grad_rows,
+        config.lambda,
+        explicit,
+    );
+    let (gradient, nonzeros) = emu.backward(
+        noise,
+        backward,
+        &cpu.theta,
+        &z,
+        &cpu.w,
+        row_lambda.as_deref(),
+        cpu.noise.as_deref(),
+    );
+    assert_same_bits(
+        &format!("{}: gradient", case.name),
+        &gradient,
+        &cpu.gradient,
+    );
+    if let Target::Adaptive { .. } = config.target {
+        // The layer's running density after its first backward pass, from 0.
+        let density = nonzeros as f32 / (batch * case.draws()) as f32;
+        assert_eq!(
+            cpu.density,
+            0.9 * 0.0 + 0.1 * density,
+            "{}: density",
+            case.name
+        );
+    }
+
+    let map = ForwardParams::map(case.kernel, batch, n);
+    let map = emu.forward(NoiseParams::default(), map, &cpu.theta, None);
+    assert_same_bits(&format!("{}: map", case.name), &map, &cpu.map);
+}
+
+/// Every configuration of `support/cases.rs`: forward, backward and MAP equal to the CPU's,
+/// bit for bit (options, both kernels, edge sizes, ties across tiles, long rows).
+#[test]
+fn layers_match_the_cpu() {
+    let Some(emu) = emulated() else { return };
+    for case in all_cases() {
+        check(emu, &case);
+    }
+}
+
+/// Maxima that are zeros of both signs: top-k orders −0 below +0 (`total_cmp`), argmax lets
+/// them tie; each kernel must follow its solver.
+#[test]
+fn signed_zeros_follow_each_solver() {
+    let Some(emu) = emulated() else { return };
+    let theta = [-1.0f32, -0.0, 0.0, -0.0, -3.0, 0.0];
+    for (kernel, want) in [
+        (DeviceKernel::Argmax, [0.0f32, 1.0, 0.0, 0.0, 0.0, 0.0]),
+        (
+            DeviceKernel::TopK { k: 1 },
+            [0.0f32, 0.0, 1.0, 0.0, 0.0, 0.0],
+        ),
+    ] {
+        let map = ForwardParams::map(kernel, 1, 6);
+        let got = emu.forward(NoiseParams::default(), map, &theta, None);
+        assert_eq!(got, want, "{kernel:?}");
+    }
+    let cpu_argmax = ImleLayer::new(
+        imle_runtime::Argmax,
+        imle_runtime::ImleConfig::new(Noise::None),
+    );
+    let t = candle_core::Tensor::new(&[theta], &candle_core::Device::Cpu).unwrap();
+    let cpu = cpu_argmax.unwrap().map(&t).unwrap();
+    assert_eq!(support::cases::host(&cpu), [0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+}

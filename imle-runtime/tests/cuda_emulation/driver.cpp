@@ -1,0 +1,42 @@
+// C entry points that run the kernels of src/cuda/kernels.cu under the host emulation; built
+// into a shared library by tests/cuda_emulation.rs.
+#include "emulation.h"
+#include "../../src/cuda/kernels.cu"
+
+extern "C" void emu_noise(NoiseParams p, u32 n, u32 draws, u64 rows, float* out, u32 grid,
+                          u32 block) {
+  emu_launch(grid, block, 0, [&] { imle_noise(p, n, draws, rows, out); });
+}
+
+extern "C" void emu_forward(NoiseParams np, ForwardParams p, const float* theta,
+                            const float* explicit_noise, float* out, u32 grid,
+                            u32 shared_bytes) {
+  emu_launch(grid, IMLE_THREADS, shared_bytes,
+             [&] { imle_forward(np, p, theta, explicit_noise, out); });
+}
+
+extern "C" void emu_backward(NoiseParams np, BackwardParams p, const float* theta, const float* z,
+                             const float* grad, const float* row_lambda,
+                             const float* explicit_noise, float* gradient, u32* nonzeros,
+                             u32 grid, u32 shared_bytes) {
+  emu_launch(grid, IMLE_THREADS, shared_bytes, [&] {
+    imle_backward(np, p, theta, z, grad, row_lambda, explicit_noise, gradient, nonzeros);
+  });
+}
+
+extern "C" void emu_row_lambdas(const float* theta, const float* grad, u32 batch, u32 n,
+                                u32 grad_per_instance, float beta, float* out, u32 grid,
+                                u32 block) {
+  emu_launch(grid, block, 0, [&] {
+    imle_row_lambdas(theta, grad, batch, n, grad_per_instance, beta, out);
+  });
+}
+
+// Sizes of the parameter structs, compared with their Rust mirrors.
+extern "C" u32 emu_sizeof_params(u32 which) {
+  switch (which) {
+    case 0: return sizeof(NoiseParams);
+    case 1: return sizeof(ForwardParams);
+    default: return sizeof(BackwardParams);
+  }
+}

@@ -1,0 +1,321 @@
+//! Layer configurations run on the CPU and on the CUDA path (emulated in
+//! `cuda_emulation.rs`, on a GPU in `cuda.rs`), whose results must agree bit for bit.
+
+use candle_core::{Device, Tensor, Var};
+use imle_runtime::{
+    Argmax, DeviceKernel, ImleConfig, ImleLayer, MapSolver, Noise, Reduce, Sense, Target, TopK,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// One layer configuration with its inputs.
+pub struct Case {
+    pub name: String,
+    pub config: ImleConfig,
+    pub kernel: DeviceKernel,
+    pub batch: usize,
+    pub instance: Vec<usize>,
+    /// θ and the loss weights: uniform reals, or small integers (many ties).
+    pub integer_values: bool,
+    /// Run with explicit noise (B·S·M rows) instead of the configured noise.
+    pub explicit_noise: bool,
+}
+
+/// Everything the CPU path computed for a case.
+pub struct CpuRun {
+    pub theta: Vec<f32>,
+    /// The explicit noise, when the case has some.
+    pub noise: Option<Vec<f32>>,
+    /// The forward output and its dims.
+    pub z: Vec<f32>,
+    pub z_dims: Vec<usize>,
+    /// The loss weights w of the loss sum(z · w), i.e. the incoming gradient.
+    pub w: Vec<f32>,
+    pub gradient: Vec<f32>,
+    pub map: Vec<f32>,
+    /// AIMLE's running density after the backward pass.
+    pub density: f32,
+    pub lambda_after: f32,
+}
+
+impl Case {
+    pub fn new(
+        name: &str,
+        config: ImleConfig,
+        kernel: DeviceKernel,
+        batch: usize,
+        n: usize,
+    ) -> Self {
+        Case {
+            name: name.to_string(),
+            config,
+            kernel,
+            batch,
+            instance: vec![n],
+            integer_values: false,
+            explicit_noise: false,
+        }
+    }
+
+    pub fn n(&self) -> usize {
+        self.instance.iter().product()
+    }
+
+    pub fn theta_dims(&self) -> Vec<usize> {
+        let mut dims = vec![self.batch];
+        dims.extend_from_slice(&self.instance);
+        dims
+    }
+
+    pub fn noise_dims(&self) -> Vec<usize> {
+        let mut dims = vec![self.batch * self.draws()];
+        dims.extend_from_slice(&self.instance);
+        dims
+    }
+
+    pub fn draws(&self) -> usize {
+        (self.config.samples * self.config.marginal_samples) as usize
+    }
+
+    fn rng(&self) -> StdRng {
+        let seed = self
+            .name
+            .bytes()
+            .fold(self.n() as u64, |h, b| h.wrapping_mul(31) + b as u64);
+        StdRng::seed_from_u64(seed)
+    }
+
+    fn random(&self, rng: &mut StdRng, len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                if self.integer_values {
+                    rng.random_range(0..3) as f32
+                } else {
+                    rng.random_range(-2.0f32..2.0)
+                }
+            })
+            .collect()
+    }
+
+    /// θ, the explicit noise (if any) and a generator for the loss weights.
+    pub fn inputs(&self) -> (Vec<f32>, Option<Vec<f32>>, StdRng) {
+        let mut rng = self.rng();
+        let theta = self.random(&mut rng, self.batch * self.n());
+        let noise = self.explicit_noise.then(|| {
+            (0..self.batch * self.draws() * self.n())
+                .map(|_| rng.random_range(-1.0f32..1.0))
+                .collect()
+        });
+        (theta, noise, rng)
+    }
+
+    /// A fresh layer with this case's solver and configuration, on `device`, run forward and
+    /// backward (loss sum(z · w)) and in evaluation; the results come back to the host.
+    pub fn run_on(&self, device: &Device) -> CpuRun {
+        match self.kernel {
+            DeviceKernel::TopK { k } => self.run_with(TopK::new(k).unwrap(), device),
+            DeviceKernel::Argmax => self.run_with(Argmax, device),
+        }
+    }
+
+    fn run_with<S: MapSolver>(&self, solver: S, device: &Device) -> CpuRun {
+        let (theta_values, noise_values, mut rng) = self.inputs();
+        let theta = Var::from_vec(theta_values.clone(), self.theta_dims(), device).unwrap();
+        let layer = ImleLayer::new(solver, self.config).unwrap();
+        let z = match &noise_values {
+            Some(values) => {
+                let noise = Tensor::from_vec(values.clone(), self.noise_dims(), device).unwrap();
+                layer.forward_with_noise(&theta, &noise).unwrap()
+            }
+            None => layer.forward(&theta).unwrap(),
+        };
+        let w_values = self.random(&mut rng, z.elem_count());
+        let w = Tensor::from_vec(w_values.clone(), z.dims(), device).unwrap();
+        let grads = (&z * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        CpuRun {
+            theta: theta_values,
+            noise: noise_values,
+            z: host(&z),
+            z_dims: z.dims().to_vec(),
+            w: w_values,
+            gradient: host(grads.get(&theta).unwrap()),
+            map: host(&layer.map(&theta).unwrap()),
+            density: layer.gradient_density(),
+            lambda_after: layer.lambda(),
+        }
+    }
+}
+
+/// A tensor's values on the host, flattened.
+pub fn host(t: &Tensor) -> Vec<f32> {
+    t.flatten_all()
+        .unwrap()
+        .to_device(&Device::Cpu)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+}
+
+/// Asserts that two float slices are equal bit for bit, naming the first difference.
+pub fn assert_same_bits(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let differing: Vec<usize> = (0..got.len())
+        .filter(|&i| got[i].to_bits() != want[i].to_bits())
+        .collect();
+    if let Some(&i) = differing.first() {
+        panic!(
+            "{what}: {} of {} values differ; first at {i}: got {} vs CPU {}",
+            differing.len(),
+            got.len(),
+            got[i],
+            want[i]
+        );
+    }
+}
+
+fn base(noise: Noise) -> ImleConfig {
+    ImleConfig::new(noise)
+        .with_lambda(10.0)
+        .unwrap()
+        .with_seed(11)
+}
+
+fn top(k: usize) -> DeviceKernel {
+    DeviceKernel::TopK { k }
+}
+
+/// The configurations every CUDA runner checks: each option of the config, both kernels,
+/// edge sizes, ties (integer values without noise), and rows longer than the kernels'
+/// shared-memory cache.
+pub fn all_cases() -> Vec<Case> {
+    let sog = Noise::sum_of_gamma(5.0);
+    let blackbox = base(Noise::None).with_lambda(1.0).unwrap();
+    let long = imle_runtime::cuda::params::CACHE_MAX_N as usize + 808;
+    let mut cases = vec![
+        Case::new("SoG, S = 1", base(sog), top(5), 4, 50),
+        Case::new(
+            "Gumbel, S = 3",
+            base(Noise::Gumbel).with_samples(3).unwrap(),
+            top(4),
+            3,
+            37,
+        ),
+        Case::new(
+            "SoG, S = 2, M = 2, mean",
+            base(sog)
+                .with_samples(2)
+                .unwrap()
+                .with_marginal_samples(2)
+                .unwrap()
+                .with_reduce(Reduce::Mean),
+            top(5),
+            3,
+            40,
+        ),
+        Case::new(
+            "Gaussian, minimise, scaled, alpha, taus",
+            base(Noise::Gaussian)
+                .with_sense(Sense::Minimize)
+                .with_scale_by_lambda(true)
+                .with_alpha(0.5)
+                .unwrap()
+                .with_tau(0.7)
+                .unwrap()
+                .with_target_tau(1.3)
+                .unwrap()
+                .with_samples(2)
+                .unwrap(),
+            top(3),
+            2,
+            33,
+        ),
+        Case::new(
+            "Gumbel, symmetric, M = 3",
+            base(Noise::Gumbel)
+                .with_symmetric(true)
+                .with_marginal_samples(3)
+                .unwrap(),
+            top(6),
+            2,
+            25,
+        ),
+        Case::new(
+            "adaptive",
+            base(Noise::Gumbel)
+                .with_target(Target::Adaptive {
+                    target_density: 0.3,
+                    step: 0.1,
+                })
+                .unwrap()
+                .with_samples(2)
+                .unwrap(),
+            top(4),
+            3,
+            30,
+        ),
+        Case::new("k = n", base(Noise::Gumbel), top(9), 2, 9),
+        Case::new("n = 1", base(sog), top(1), 3, 1),
+        Case::new(
+            "argmax, Gumbel",
+            base(Noise::Gumbel),
+            DeviceKernel::Argmax,
+            4,
+            21,
+        ),
+        Case::new(
+            "long, Gumbel",
+            base(Noise::Gumbel).with_samples(2).unwrap(),
+            top(100),
+            2,
+            long,
+        ),
+        Case::new(
+            "long, SoG",
+            base(Noise::sum_of_gamma(50.0)),
+            top(50),
+            1,
+            long,
+        ),
+        Case {
+            explicit_noise: true,
+            instance: vec![4, 5],
+            ..Case::new(
+                "explicit noise, 2-D instances",
+                base(Noise::Gumbel)
+                    .with_samples(2)
+                    .unwrap()
+                    .with_marginal_samples(2)
+                    .unwrap(),
+                top(7),
+                2,
+                0,
+            )
+        },
+    ];
+    // Ties: most selections are decided by the lowest-index rule, also across several tiles
+    // (1024 elements) of the kernels' tie scan, cached or not.
+    for (n, k) in [
+        (20, 3),
+        (20, 19),
+        (3000, 1500),
+        (3000, 1),
+        (3000, 2999),
+        (long, 4000),
+    ] {
+        cases.push(Case {
+            integer_values: true,
+            ..Case::new(
+                &format!("ties, n = {n}, k = {k}"),
+                blackbox.with_samples(2).unwrap(),
+                top(k),
+                if n == long { 1 } else { 2 },
+                n,
+            )
+        });
+    }
+    cases.push(Case {
+        integer_values: true,
+        ..Case::new("argmax ties", blackbox, DeviceKernel::Argmax, 3, 17)
+    });
+    cases
+}

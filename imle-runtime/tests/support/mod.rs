@@ -1,0 +1,4 @@
+//! Shared by the CUDA tests.
+#![allow(dead_code)]
+
+pub mod cases;
