@@ -15,7 +15,10 @@
 //! 12×12 and 30×30), the macro-generated layer against the same layer built by hand,
 //! scaling of the top-k layer in B and n, and peak memory of one call.
 
+mod common;
+
 use candle_core::{Device, Result, Tensor, Var};
+use common::{Table, time, torch_reference};
 use imle::noise::{NoiseKey, fill_instance};
 use imle::{
     GridShortestPath, ImleConfig, ImleLayer, MapSolver, NegativeCosts, Neighbourhood, Noise, Sense,
@@ -23,9 +26,7 @@ use imle::{
 };
 use rayon::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 /// Counts live heap bytes and their peak, so a row can report the memory one call allocates.
 struct CountingAllocator;
@@ -52,76 +53,6 @@ unsafe impl GlobalAlloc for CountingAllocator {
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// One row of the table.
-struct Row {
-    label: String,
-    median: f64,
-    min: f64,
-    unit: &'static str,
-}
-
-/// The table, keyed for JSON, in insertion order for printing.
-#[derive(Default)]
-struct Table {
-    rows: Vec<(String, Row)>,
-    reference: BTreeMap<String, (f64, f64)>,
-}
-
-impl Table {
-    fn add(&mut self, key: &str, label: String, unit: &'static str, (median, min): (f64, f64)) {
-        let reference = match self.reference.get(key) {
-            Some((m, _)) => format!("{m:>12.2}   {:>6.1}×", m / median),
-            None => format!("{:>12}   {:>7}", "-", ""),
-        };
-        println!("{label:<52} {median:>11.2} {min:>11.2} {reference}  {unit}");
-        self.rows.push((
-            key.to_string(),
-            Row {
-                label,
-                median,
-                min,
-                unit,
-            },
-        ));
-    }
-
-    fn json(&self) -> String {
-        let rows: Vec<String> = self
-            .rows
-            .iter()
-            .map(|(key, row)| {
-                let reference = match self.reference.get(key) {
-                    Some((median, min)) => {
-                        format!(r#","torch_median":{median},"torch_min":{min}"#)
-                    }
-                    None => String::new(),
-                };
-                format!(
-                    r#""{key}":{{"label":"{}","median":{},"min":{},"unit":"{}"{reference}}}"#,
-                    row.label, row.median, row.min, row.unit
-                )
-            })
-            .collect();
-        format!("{{{}}}", rows.join(","))
-    }
-}
-
-/// Median and min of `repeats` timings of `work` (seconds), after `warmup` untimed runs.
-fn time(warmup: usize, repeats: usize, mut work: impl FnMut()) -> (f64, f64) {
-    for _ in 0..warmup {
-        work();
-    }
-    let mut times: Vec<f64> = (0..repeats)
-        .map(|_| {
-            let start = Instant::now();
-            work();
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    (times[times.len() / 2], times[0])
-}
 
 fn scaled((median, min): (f64, f64), factor: f64) -> (f64, f64) {
     (median * factor, min * factor)
@@ -360,46 +291,6 @@ fn scaling_rows(table: &mut Table, repeats: usize) -> Result<()> {
     Ok(())
 }
 
-/// Runs the PyTorch reference when a python with torch is there; its rows by key.
-fn torch_reference() -> BTreeMap<String, (f64, f64)> {
-    let python = std::env::var("IMLE_TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/benches/reference/torch_imle.py"
-    );
-    let output = std::process::Command::new(&python)
-        .args([script, "--json"])
-        .output();
-    let mut rows = BTreeMap::new();
-    let Ok(output) = output.as_ref() else {
-        eprintln!("PyTorch reference: cannot run {python}; its column stays empty");
-        return rows;
-    };
-    if !output.status.success() {
-        eprintln!("PyTorch reference: {python} failed (torch installed?); its column stays empty");
-        return rows;
-    }
-    // A flat {"key": {"median": m, "min": n, "unit": u}, ...} object: read it by hand.
-    let text = String::from_utf8_lossy(&output.stdout);
-    for entry in text
-        .trim()
-        .trim_matches(|c| c == '{' || c == '}')
-        .split("}, ")
-    {
-        let Some((key, body)) = entry.split_once(": {") else {
-            continue;
-        };
-        let number = |name: &str| -> Option<f64> {
-            let start = body.find(&format!("\"{name}\": "))? + name.len() + 4;
-            body[start..].split([',', '}']).next()?.trim().parse().ok()
-        };
-        if let (Some(median), Some(min)) = (number("median"), number("min")) {
-            rows.insert(key.trim_matches('"').to_string(), (median, min));
-        }
-    }
-    rows
-}
-
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let json = args.iter().any(|a| a == "--json");
@@ -407,7 +298,7 @@ fn main() -> Result<()> {
     let repeats = if quick { 3 } else { 9 };
     let threads = rayon::current_num_threads();
     let mut table = Table {
-        reference: torch_reference(),
+        reference: torch_reference(&[]),
         ..Table::default()
     };
     println!(

@@ -7,7 +7,9 @@
 //! solver calls with the same noise, `MAP(θ + τ·ε) − MAP(θ − λ·∂L/∂z + τ'·ε)`.
 //!
 //! This crate re-exports the runtime ([`imle_runtime`]); see [`ImleLayer`] for the layer,
-//! [`ImleConfig`] for every option and [`MapSolver`] to plug in a solver.
+//! [`ImleConfig`] for every option and [`MapSolver`] to plug in a solver. With the `cuda`
+//! feature, layers on CUDA tensors run [`TopK`] and [`Argmax`] as fused GPU kernels, and any
+//! other solver through one host round trip per call (see [`cuda`]).
 //!
 //! ```
 //! use candle_core::{Device, Tensor, Var};

@@ -7,6 +7,7 @@ can import torch (or the one named by IMLE_TORCH_PYTHON), or by hand:
 
     python3 benches/reference/torch_imle.py            # a table
     python3 benches/reference/torch_imle.py --json     # one JSON object, one key per row
+    python3 benches/reference/torch_imle.py --cuda     # the GPU rows of `--bench cuda`
 
 Every row reports the median and min over repeats after warm-up, in the same units as the
 Rust rows with the same key.
@@ -22,27 +23,32 @@ import time
 import torch
 
 
-def timed(work, warmup=2, repeats=9):
+def timed(work, warmup=2, repeats=9, sync=lambda: None):
+    """Median and min wall time of `work`; `sync` waits for queued GPU work."""
     for _ in range(warmup):
         work()
+    sync()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         work()
+        sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times), min(times)
 
 
-def sum_of_gamma(shape, k, terms=10):
+def sum_of_gamma(shape, k, terms=10, device="cpu"):
     """eps = (1/k) (sum_i Gamma(shape 1/k, scale k/i) - ln s); torch's Gamma takes a rate."""
-    total = torch.zeros(shape)
+    total = torch.zeros(shape, device=device)
+    concentration = torch.tensor(1.0 / k, device=device)
     for i in range(1, terms + 1):
-        total += torch.distributions.Gamma(1.0 / k, i / k).sample(shape)
+        rate = torch.tensor(i / k, device=device)
+        total += torch.distributions.Gamma(concentration, rate).sample(shape)
     return (total - math.log(terms)) / k
 
 
-def gumbel(shape):
-    uniform = torch.rand(shape).clamp_(1e-10, 1.0 - 1e-7)
+def gumbel(shape, device="cpu"):
+    uniform = torch.rand(shape, device=device).clamp_(1e-10, 1.0 - 1e-7)
     return -torch.log(-torch.log(uniform))
 
 
@@ -113,6 +119,36 @@ def grid_solver(costs):
     return masks.reshape(costs.shape)
 
 
+def cuda_rows(add):
+    """The rows of `cargo bench --bench cuda`: 10^8 noise elements, and the top-k layer
+    forward + backward at B = 4096, n = 1000, k = 10, S = 10, lambda = 10, on the GPU."""
+    device = "cuda"
+    sync = torch.cuda.synchronize
+    shape = (10**5, 1000)
+    for name, draw in [
+        ("sum_of_gamma", lambda: sum_of_gamma(shape, 10.0, device=device)),
+        ("gumbel", lambda: gumbel(shape, device=device)),
+    ]:
+        median, best = timed(draw, repeats=5, sync=sync)
+        add(f"cuda_noise_{name}_1e8", "ms/call", (median * 1e3, best * 1e3))
+
+    batch, n, k, samples = 4096, 1000, 10, 10
+    for name, noise in [
+        ("sog", lambda sh: sum_of_gamma(sh, float(k), device=device)),
+        ("gumbel", lambda sh: gumbel(sh, device=device)),
+    ]:
+        layer = imle_function(lambda s: top_k_mask(s, k), noise, samples, 10.0)
+        theta = torch.randn(batch, n, device=device)
+        weights = torch.randn(batch * samples, n, device=device)
+
+        def step():
+            var = theta.clone().requires_grad_(True)
+            (layer(var) * weights).sum().backward()
+
+        median, best = timed(step, repeats=9, sync=sync)
+        add(f"cuda_topk_fwd_bwd_{name}", "ms/call", (median * 1e3, best * 1e3))
+
+
 def main():
     torch.set_num_threads(2)
     torch.manual_seed(0)
@@ -120,6 +156,11 @@ def main():
 
     def add(key, unit, pair):
         rows[key] = {"median": pair[0], "min": pair[1], "unit": unit}
+
+    if "--cuda" in sys.argv:
+        cuda_rows(add)
+        print(json.dumps(rows) if "--json" in sys.argv else rows)
+        return
 
     elements = 10**6
     shape = (1000, 1000)

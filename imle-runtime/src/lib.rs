@@ -4,6 +4,7 @@
 //!   (perturb-and-MAP forward, I-MLE gradient backward, `MAP(θ)` in evaluation).
 //! * [`noise`]: counter-based (Philox4x32-10) Gumbel, Gaussian and Sum-of-Gamma noise.
 //! * Built-in solvers: [`TopK`], [`Argmax`], [`GridShortestPath`], [`MaxSpanningTree`].
+//! * [`cuda`]: the GPU path (feature `cuda`): noise and fused perturb-and-MAP top-k kernels.
 //!
 //! ```
 //! use candle_core::{Device, Tensor, Var};

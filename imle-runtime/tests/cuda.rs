@@ -20,7 +20,11 @@ fn gpu() -> Option<Device> {
     match Device::new_cuda(0) {
         Ok(device) => Some(device),
         Err(e) => {
-            println!("skipped: no CUDA device ({e})");
+            let reason = e.to_string();
+            println!(
+                "skipped: no CUDA device ({})",
+                reason.lines().next().unwrap_or("")
+            );
             None
         }
     }
@@ -70,6 +74,28 @@ fn layers_match_the_cpu_bit_for_bit() {
             case.name
         );
     }
+}
+
+/// A million (instance, sample) rows: the kernels' grid-stride loops over more rows than
+/// blocks in a launch.
+#[test]
+fn a_million_rows() {
+    let Some(gpu) = gpu() else { return };
+    let config = ImleConfig::new(Noise::Gumbel)
+        .with_samples(10)
+        .unwrap()
+        .with_lambda(2.0)
+        .unwrap();
+    let case = support::cases::Case::new(
+        "10^6 rows",
+        config,
+        imle_runtime::DeviceKernel::TopK { k: 1 },
+        100_000,
+        3,
+    );
+    let (cpu, cuda) = (case.run_on(&Device::Cpu), case.run_on(&gpu));
+    assert_same_bits("10^6 rows: forward", &cuda.z, &cpu.z);
+    assert_same_bits("10^6 rows: gradient", &cuda.gradient, &cpu.gradient);
 }
 
 /// A linear model trained through the top-k layer on the GPU: the same steps as on the CPU

@@ -151,6 +151,12 @@ pub(crate) fn train_forward(
     explicit_noise: Option<Tensor>,
     state: Arc<LayerState>,
 ) -> Result<Tensor> {
+    let rows = dims.batch as u64 * config.draws() as u64;
+    if rows > u32::MAX as u64 {
+        return Err(input_error(format!(
+            "the CUDA kernels index (instance, draw) rows with 32 bits; B·S·M = {rows} is too many"
+        )));
+    }
     check_finite("θ", theta)?;
     if let Some(noise) = &explicit_noise {
         check_finite("the explicit noise", noise)?;

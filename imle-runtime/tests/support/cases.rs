@@ -276,6 +276,13 @@ pub fn all_cases() -> Vec<Case> {
             1,
             long,
         ),
+        Case::new(
+            "n = 10^5, Gumbel",
+            base(Noise::Gumbel),
+            top(2500),
+            1,
+            100_000,
+        ),
         Case {
             explicit_noise: true,
             instance: vec![4, 5],
