@@ -192,10 +192,7 @@ impl<S: Solver> ImleLayer<S> {
     /// # Ok::<(), candle_core::Error>(())
     /// ```
     pub fn lambda(&self) -> f32 {
-        match self.config.target {
-            Target::Perturb => self.config.lambda,
-            Target::Adaptive { .. } => self.state.adaptive().beta,
-        }
+        self.state.lambda(&self.config)
     }
 
     /// The adaptive target's running mean of non-zero gradient entries per sample (0 for the

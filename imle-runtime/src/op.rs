@@ -54,6 +54,14 @@ impl LayerState {
         *self.adaptive.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// λ for a forward pass now: the fixed λ of the perturb target, or AIMLE's current β.
+    pub(crate) fn lambda(&self, config: &ImleConfig) -> f32 {
+        match config.target {
+            Target::Perturb => config.lambda,
+            Target::Adaptive { .. } => self.adaptive().beta,
+        }
+    }
+
     /// AIMLE, after a backward pass whose gradient had `density` non-zero entries per
     /// (instance, draw): the running mean of the density, and β one step towards the target.
     pub(crate) fn update_adaptive(&self, density: f32, target_density: f32, step: f32) {
@@ -108,10 +116,7 @@ impl<S: Solver> ImleOp<S> {
         explicit_noise: Option<Vec<f32>>,
         state: Arc<LayerState>,
     ) -> Self {
-        let lambda = match config.target {
-            Target::Perturb => config.lambda,
-            Target::Adaptive { .. } => state.adaptive().beta,
-        };
+        let lambda = state.lambda(&config);
         ImleOp {
             solver,
             config,

@@ -14,7 +14,7 @@ use imle_runtime::noise::noise_tensor;
 use imle_runtime::{
     GridShortestPath, ImleConfig, ImleLayer, Neighbourhood, Noise, NoiseKey, Sense, TopK,
 };
-use support::cases::{all_cases, assert_same_bits, host};
+use support::cases::{all_cases, assert_same_bits, host, noise_kinds};
 
 fn gpu() -> Option<Device> {
     match Device::new_cuda(0) {
@@ -34,14 +34,7 @@ fn gpu() -> Option<Device> {
 fn noise_tensors_match_the_cpu_bit_for_bit() {
     let Some(gpu) = gpu() else { return };
     let key = NoiseKey::new(99, 5);
-    let kinds = [
-        Noise::Gumbel,
-        Noise::Gaussian,
-        Noise::sum_of_gamma(10.0),
-        Noise::SumOfGamma { k: 0.5, terms: 3 },
-        Noise::None,
-    ];
-    for noise in kinds {
+    for noise in noise_kinds() {
         for (batch, draws, n) in [(3, 2, 1), (5, 3, 37), (64, 2, 1000), (2, 1, 1 << 20)] {
             let on_gpu = noise_tensor(&noise, key, batch, draws, &[n], &gpu).unwrap();
             let on_cpu = noise_tensor(&noise, key, batch, draws, &[n], &Device::Cpu).unwrap();

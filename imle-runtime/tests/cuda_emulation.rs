@@ -20,7 +20,7 @@ use imle_runtime::{DeviceKernel, ImleLayer, Noise, NoiseKey, Target};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
-use support::cases::{Case, all_cases, assert_same_bits};
+use support::cases::{Case, all_cases, assert_same_bits, noise_kinds};
 
 type NoiseFn = unsafe extern "C" fn(NoiseParams, u32, u32, u64, *mut f32, u32, u32);
 type ForwardFn =
@@ -216,16 +216,7 @@ fn parameter_structs_match_the_kernels() {
 fn noise_matches_the_cpu_bit_for_bit() {
     let Some(emu) = emulated() else { return };
     let key = NoiseKey::new(2024, 3);
-    let kinds = [
-        Noise::Gumbel,
-        Noise::Gaussian,
-        Noise::sum_of_gamma(10.0),
-        // Shape 1/k = 2 >= 1: the sampler without the boost.
-        Noise::SumOfGamma { k: 0.5, terms: 3 },
-        Noise::SumOfGamma { k: 1.0, terms: 255 },
-        Noise::None,
-    ];
-    for noise in kinds {
+    for noise in noise_kinds() {
         for n in [1usize, 6, 37, 300] {
             let (batch, draws) = (3, 2);
             let got = emu.noise(NoiseParams::new(&noise, key), n, draws, batch * draws);

@@ -161,10 +161,7 @@ pub(crate) fn train_forward(
     if let Some(noise) = &explicit_noise {
         check_finite("the explicit noise", noise)?;
     }
-    let lambda = match config.target {
-        Target::Perturb => config.lambda,
-        Target::Adaptive { .. } => state.adaptive().beta,
-    };
+    let lambda = state.lambda(&config);
     theta.apply_op1(CudaImleOp {
         kernel,
         config,

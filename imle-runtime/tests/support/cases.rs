@@ -173,6 +173,19 @@ pub fn assert_same_bits(what: &str, got: &[f32], want: &[f32]) {
     }
 }
 
+/// Every kind of noise, with Sum-of-Gamma on both sides of the sampler's boost (shape 1/k
+/// below and above 1) and at the largest number of terms.
+pub fn noise_kinds() -> [Noise; 6] {
+    [
+        Noise::Gumbel,
+        Noise::Gaussian,
+        Noise::sum_of_gamma(10.0),
+        Noise::SumOfGamma { k: 0.5, terms: 3 },
+        Noise::SumOfGamma { k: 1.0, terms: 255 },
+        Noise::None,
+    ]
+}
+
 fn base(noise: Noise) -> ImleConfig {
     ImleConfig::new(noise)
         .with_lambda(10.0)
