@@ -9,8 +9,9 @@
 // The file is also compiled as host C++ by the test harness in
 // imle-runtime/tests/cuda_emulation/ (which defines IMLE_HOST_EMULATION and the CUDA built-ins
 // used here), so the kernels' logic is checked against the CPU path on machines without a GPU.
-// Hence: no warp intrinsics, no early returns before a __syncthreads, and block-level
-// cooperation only through shared memory, __syncthreads and shared-memory atomics.
+// Hence: no early returns before a __syncthreads, warp shuffles only with all 32 lanes
+// converged, and otherwise cooperation only through shared memory, __syncthreads and
+// shared-memory atomics.
 
 #ifndef IMLE_HOST_EMULATION
 typedef unsigned int u32;
@@ -335,26 +336,31 @@ __device__ __forceinline__ bool imle_selected(const Cut& c, u32 key, u32 index) 
 
 struct SelectShared {
   u32 hist[IMLE_WARPS][IMLE_BINS];  // one histogram per warp: fewer atomic collisions
-  u32 scan[IMLE_THREADS];
+  u32 warp_totals[IMLE_WARPS];
   u32 prefix, mask, remaining, last_tie, done, count;
 };
 
-// Inclusive prefix sum over the block (Hillis–Steele); *total gets the block's sum. Every
-// thread of the block must call it.
-__device__ u32 imle_block_scan(u32 value, u32* buf, u32* total) {
-  const u32 t = threadIdx.x;
-  buf[t] = value;
-  __syncthreads();
-  for (u32 offset = 1; offset < IMLE_THREADS; offset <<= 1) {
-    const u32 add = t >= offset ? buf[t - offset] : 0u;
-    __syncthreads();
-    buf[t] += add;
-    __syncthreads();
+// Inclusive prefix sum over the block; *total gets the block's sum. Every thread of the block
+// must call it. A warp scans its 32 values with shuffles, then each thread adds the totals
+// of the warps before it: two barriers per scan.
+__device__ u32 imle_block_scan(u32 value, u32* warp_totals, u32* total) {
+  const u32 lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+  u32 x = value;
+  for (u32 delta = 1; delta < 32u; delta <<= 1) {
+    const u32 y = __shfl_up_sync(0xffffffffu, x, delta);
+    if (lane >= delta) x += y;
   }
-  const u32 inclusive = buf[t];
-  *total = buf[IMLE_THREADS - 1];
+  if (lane == 31u) warp_totals[warp] = x;
   __syncthreads();
-  return inclusive;
+  u32 before = 0u, sum = 0u;
+  for (u32 w = 0; w < IMLE_WARPS; ++w) {
+    const u32 t = warp_totals[w];
+    before += w < warp ? t : 0u;
+    sum += t;
+  }
+  *total = sum;
+  __syncthreads();  // warp_totals may be reused by the next scan
+  return before + x;
 }
 
 // Keys kept in shared memory (filled once per selection).
@@ -409,7 +415,7 @@ __device__ Cut imle_select(const Keys& keys, u32 n, u32 k, SelectShared& sh) {
     u32 count = 0u;
     for (u32 w = 0; w < IMLE_WARPS; ++w) count += sh.hist[w][bin];
     u32 total;
-    const u32 at_or_above = imle_block_scan(count, sh.scan, &total);
+    const u32 at_or_above = imle_block_scan(count, sh.warp_totals, &total);
     const u32 above = at_or_above - count;
     if (above < remaining && remaining <= at_or_above) {
       sh.prefix = prefix | (bin << shift);
@@ -434,7 +440,7 @@ __device__ Cut imle_select(const Keys& keys, u32 n, u32 k, SelectShared& sh) {
         for (u32 j = 0; j < valid; ++j) ties += kq[j] == key ? 1u : 0u;
       }
       u32 total;
-      const u32 before = base + imle_block_scan(ties, sh.scan, &total) - ties;
+      const u32 before = base + imle_block_scan(ties, sh.warp_totals, &total) - ties;
       if (before < need && need <= before + ties) {
         u32 rank = need - before;
         for (u32 j = 0; j < valid; ++j) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <cmath>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -28,6 +29,9 @@ inline thread_local EmuDim3 blockIdx = {0, 0, 0};
 inline EmuDim3 blockDim = {1, 1, 1};
 inline EmuDim3 gridDim = {1, 1, 1};
 inline std::barrier<>* emu_barrier = nullptr;
+// Warp shuffles: each lane posts its value, the warp meets, each reads its source lane's.
+inline std::vector<std::unique_ptr<std::barrier<>>> emu_warp_barriers;
+inline std::vector<u32> emu_warp_exchange;
 inline unsigned char* emu_dynamic_shared = nullptr;
 // One launch at a time: the globals above (and the kernels' static "shared" variables) belong
 // to the running launch. A single mutex for all kernels, not one per template instance.
@@ -51,6 +55,17 @@ inline u32 __float_as_uint(float f) {
   return u;
 }
 inline u32 __umulhi(u32 a, u32 b) { return (u32)(((u64)a * (u64)b) >> 32); }
+// __shfl_up_sync with all 32 lanes taking part (the only way the kernels use it): lane l
+// gets lane l - delta's value, or keeps its own when l < delta.
+inline u32 __shfl_up_sync(u32 /*mask*/, u32 value, u32 delta) {
+  const u32 t = threadIdx.x, lane = t & 31u;
+  std::barrier<>& warp = *emu_warp_barriers[t >> 5];
+  emu_warp_exchange[t] = value;
+  warp.arrive_and_wait();
+  const u32 got = lane >= delta ? emu_warp_exchange[t - delta] : value;
+  warp.arrive_and_wait();  // the exchange slots are free again
+  return got;
+}
 inline u32 atomicAdd(u32* p, u32 v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 inline u32 atomicOr(u32* p, u32 v) { return __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
 
@@ -65,6 +80,13 @@ void emu_launch(u32 grid, u32 block, size_t shared_bytes, Kernel kernel) {
   blockDim = {block, 1, 1};
   std::barrier<> barrier((std::ptrdiff_t)block);
   emu_barrier = &barrier;
+  // Whole warps only (the kernels' blocks are multiples of 32 threads).
+  emu_warp_barriers.clear();
+  for (u32 w = 0; w < (block + 31) / 32; ++w) {
+    const u32 lanes = block - 32 * w < 32 ? block - 32 * w : 32;
+    emu_warp_barriers.push_back(std::make_unique<std::barrier<>>((std::ptrdiff_t)lanes));
+  }
+  emu_warp_exchange.assign(block, 0u);
   std::vector<std::thread> threads;
   threads.reserve(block);
   for (u32 t = 0; t < block; ++t) {
