@@ -23,8 +23,16 @@ use std::sync::OnceLock;
 use support::cases::{Case, all_cases, assert_same_bits, noise_kinds};
 
 type NoiseFn = unsafe extern "C" fn(NoiseParams, u32, u32, u64, *mut f32, u32, u32);
-type ForwardFn =
-    unsafe extern "C" fn(NoiseParams, ForwardParams, *const f32, *const f32, *mut f32, u32, u32);
+type ForwardFn = unsafe extern "C" fn(
+    NoiseParams,
+    ForwardParams,
+    *const f32,
+    *const f32,
+    *mut f32,
+    *mut u32,
+    u32,
+    u32,
+);
 type BackwardFn = unsafe extern "C" fn(
     NoiseParams,
     BackwardParams,
@@ -34,6 +42,7 @@ type BackwardFn = unsafe extern "C" fn(
     *const f32,
     *const f32,
     *mut f32,
+    *mut u32,
     *mut u32,
     u32,
     u32,
@@ -113,10 +122,11 @@ impl Emulated {
         params: ForwardParams,
         theta: &[f32],
         explicit_noise: Option<&[f32]>,
-    ) -> Vec<f32> {
+    ) -> (Vec<f32>, u32) {
         let n = params.n as usize;
         assert_eq!(theta.len(), params.batch as usize * n);
         let mut out = vec![f32::NAN; params.units() * n];
+        let mut bad = 0u32;
         let run: ForwardFn = self.symbol("emu_forward");
         // SAFETY: the buffers have the sizes the params describe.
         unsafe {
@@ -126,11 +136,12 @@ impl Emulated {
                 theta.as_ptr(),
                 explicit_noise.map_or(std::ptr::null(), <[f32]>::as_ptr),
                 out.as_mut_ptr(),
+                &mut bad,
                 GRID,
                 dynamic_shared_bytes(n),
             );
         }
-        out
+        (out, bad)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -143,10 +154,10 @@ impl Emulated {
         grad: &[f32],
         row_lambda: Option<&[f32]>,
         explicit_noise: Option<&[f32]>,
-    ) -> (Vec<f32>, u32) {
+    ) -> (Vec<f32>, u32, u32) {
         let n = params.n as usize;
         let mut gradient = vec![f32::NAN; params.batch as usize * n];
-        let mut nonzeros = 0u32;
+        let (mut nonzeros, mut bad) = (0u32, 0u32);
         let run: BackwardFn = self.symbol("emu_backward");
         // SAFETY: the buffers have the sizes the params describe.
         unsafe {
@@ -160,11 +171,12 @@ impl Emulated {
                 explicit_noise.map_or(std::ptr::null(), <[f32]>::as_ptr),
                 gradient.as_mut_ptr(),
                 &mut nonzeros,
+                &mut bad,
                 GRID,
                 dynamic_shared_bytes(n),
             );
         }
-        (gradient, nonzeros)
+        (gradient, nonzeros, bad)
     }
 
     fn row_lambdas(
@@ -238,8 +250,9 @@ fn check(emu: &Emulated, case: &Case) {
     let noise = NoiseParams::new(&config.noise, NoiseKey::new(config.seed, 0));
     let explicit = cpu.noise.is_some();
     let forward = ForwardParams::training(&config, case.kernel, batch, n, explicit);
-    let z = emu.forward(noise, forward, &cpu.theta, cpu.noise.as_deref());
+    let (z, bad) = emu.forward(noise, forward, &cpu.theta, cpu.noise.as_deref());
     assert_same_bits(&format!("{}: forward", case.name), &z, &cpu.z);
+    assert_eq!(bad, 0, "{}: finite inputs flagged", case.name);
 
     let grad_rows = cpu.w.len() / n;
     let row_lambda = match config.target {
@@ -257,7 +270,7 @@ fn check(emu: &Emulated, case: &Case) {
         config.lambda,
         explicit,
     );
-    let (gradient, nonzeros) = emu.backward(
+    let (gradient, nonzeros, bad) = emu.backward(
         noise,
         backward,
         &cpu.theta,
@@ -271,6 +284,7 @@ fn check(emu: &Emulated, case: &Case) {
         &gradient,
         &cpu.gradient,
     );
+    assert_eq!(bad, 0, "{}: finite inputs flagged", case.name);
     if let Target::Adaptive { .. } = config.target {
         // The layer's running density after its first backward pass, from 0.
         let density = nonzeros as f32 / (batch * case.draws()) as f32;
@@ -283,7 +297,7 @@ fn check(emu: &Emulated, case: &Case) {
     }
 
     let map = ForwardParams::map(case.kernel, batch, n);
-    let map = emu.forward(NoiseParams::default(), map, &cpu.theta, None);
+    let (map, _) = emu.forward(NoiseParams::default(), map, &cpu.theta, None);
     assert_same_bits(&format!("{}: map", case.name), &map, &cpu.map);
 }
 
@@ -311,7 +325,7 @@ fn signed_zeros_follow_each_solver() {
         ),
     ] {
         let map = ForwardParams::map(kernel, 1, 6);
-        let got = emu.forward(NoiseParams::default(), map, &theta, None);
+        let (got, _) = emu.forward(NoiseParams::default(), map, &theta, None);
         assert_eq!(got, want, "{kernel:?}");
     }
     let cpu_argmax = ImleLayer::new(
@@ -321,4 +335,35 @@ fn signed_zeros_follow_each_solver() {
     let t = candle_core::Tensor::new(&[theta], &candle_core::Device::Cpu).unwrap();
     let cpu = cpu_argmax.unwrap().map(&t).unwrap();
     assert_eq!(support::cases::host(&cpu), [0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+}
+
+/// NaN and infinities in θ, the incoming gradient or the explicit noise are reported through
+/// the kernels' `bad` word, one bit per input, so that the op can return an error.
+#[test]
+fn non_finite_inputs_are_flagged() {
+    let Some(emu) = emulated() else { return };
+    let config = imle_runtime::ImleConfig::new(Noise::Gumbel);
+    let kernel = DeviceKernel::TopK { k: 2 };
+    let noise = NoiseParams::new(&config.noise, NoiseKey::new(0, 0));
+    let theta = [0.5f32, f32::NAN, 1.0, 0.0, 2.0];
+    let finite = [0.5f32, 0.1, 1.0, 0.0, 2.0];
+    let forward = ForwardParams::training(&config, kernel, 1, 5, false);
+    assert_eq!(emu.forward(noise, forward, &theta, None).1, 1, "NaN in θ");
+    let map = ForwardParams::map(kernel, 1, 5);
+    assert_eq!(emu.forward(noise, map, &theta, None).1, 1, "NaN in θ, MAP");
+    let explicit = ForwardParams::training(&config, kernel, 1, 5, true);
+    let eps = [0.0f32, 0.0, f32::INFINITY, 0.0, 0.0];
+    assert_eq!(
+        emu.forward(noise, explicit, &finite, Some(&eps)).1,
+        4,
+        "inf in the noise"
+    );
+    let (z, bad) = emu.forward(noise, forward, &finite, None);
+    assert_eq!(bad, 0);
+    let backward = BackwardParams::new(&config, kernel, 1, 5, 1, 1.0, false);
+    let grad = [0.0f32, f32::NEG_INFINITY, 0.0, 0.0, 0.0];
+    let (.., bad) = emu.backward(noise, backward, &finite, &z, &grad, None, None);
+    assert_eq!(bad, 2, "-inf in the incoming gradient");
+    let (.., bad) = emu.backward(noise, backward, &theta, &z, &grad, None, None);
+    assert_eq!(bad, 3, "both");
 }

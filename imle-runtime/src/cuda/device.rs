@@ -88,17 +88,22 @@ fn tensor_from(slice: CudaSlice<f32>, device: &CudaDevice, shape: Shape) -> Tens
     Tensor::from_storage(Storage::Cuda(storage), shape, BackpropOp::none(), false)
 }
 
-/// An error if `tensor` holds NaN or ±inf: 0·x sums to NaN exactly then. One reduction on the
-/// device and a 4-byte copy back.
-pub(crate) fn check_finite(what: &str, tensor: &Tensor) -> Result<()> {
-    let probe = tensor.affine(0.0, 0.0)?.sum_all()?.to_scalar::<f32>()?;
-    if probe.is_finite() {
-        Ok(())
-    } else {
-        Err(input_error(format!(
-            "{what} has a non-finite value (NaN or ±inf)"
-        )))
+/// The kernels set bits of a `bad` word for non-finite inputs they read (`IMLE_BAD_*` in
+/// kernels.cu); this reads it back (4 bytes, after the kernel) and names the culprits.
+fn check_inputs(device: &CudaDevice, bad: &CudaSlice<u32>) -> Result<()> {
+    let flags = device.clone_dtoh(bad)?[0];
+    if flags == 0 {
+        return Ok(());
     }
+    let names = ["θ", "the incoming gradient", "the explicit noise"];
+    let culprits: Vec<&str> = (0..3)
+        .filter(|bit| flags & (1 << bit) != 0)
+        .map(|bit| names[bit])
+        .collect();
+    Err(input_error(format!(
+        "{} has a non-finite value (NaN or ±inf)",
+        culprits.join(" and ")
+    )))
 }
 
 /// Allocates `len` floats that the kernel about to run writes completely.
@@ -118,6 +123,7 @@ fn forward(
 ) -> Result<CudaSlice<f32>> {
     let n = params.n as usize;
     let mut out = output(device, params.units() * n)?;
+    let mut bad = device.alloc_zeros::<u32>(1)?;
     let func = device.get_or_load_custom_func("imle_forward", MODULE, &ptx(device)?)?;
     let null = 0u64;
     let mut launch = func.builder();
@@ -126,15 +132,16 @@ fn forward(
         Some(noise) => launch.arg(noise),
         None => launch.arg(&null),
     };
-    launch.arg(&mut out);
+    launch.arg(&mut out).arg(&mut bad);
     let config = LaunchConfig {
         grid_dim: (grid(params.units()), 1, 1),
         block_dim: (SELECT_THREADS, 1, 1),
         shared_mem_bytes: dynamic_shared_bytes(n),
     };
     // SAFETY: the arguments match `imle_forward`'s signature, and the buffers have the sizes
-    // the params describe (θ: batch·n, explicit noise: batch·draws·n, out: units·n).
+    // the params describe (θ: batch·n, explicit noise: batch·draws·n, out: units·n, bad: 1).
     unsafe { launch.launch(config) }.w()?;
+    check_inputs(device, &bad)?;
     Ok(out)
 }
 
@@ -157,10 +164,6 @@ pub(crate) fn train_forward(
             "the CUDA kernels index (instance, draw) rows with 32 bits; B·S·M = {rows} is too many"
         )));
     }
-    check_finite("θ", theta)?;
-    if let Some(noise) = &explicit_noise {
-        check_finite("the explicit noise", noise)?;
-    }
     let lambda = state.lambda(&config);
     theta.apply_op1(CudaImleOp {
         kernel,
@@ -175,7 +178,6 @@ pub(crate) fn train_forward(
 
 /// `MAP(θ)` of a CUDA tensor with the solver's kernel (evaluation mode).
 pub(crate) fn map(kernel: DeviceKernel, dims: &Dims, theta: &Tensor) -> Result<Tensor> {
-    check_finite("θ", theta)?;
     let device = theta.device().as_cuda_device()?;
     let params = ForwardParams::map(kernel, dims.batch, dims.n);
     let out = with_view(theta, |theta| {
@@ -236,7 +238,6 @@ impl CustomOp1 for CudaImleOp {
 
     fn bwd(&self, theta: &Tensor, z: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let grad = grad.to_dtype(DType::F32)?.contiguous()?;
-        check_finite("the incoming gradient", &grad)?;
         let z = z.contiguous()?;
         theta.apply_op3_no_bwd(&z, &grad, &Backward(self)).map(Some)
     }
@@ -302,6 +303,7 @@ impl CustomOp3 for Backward<'_> {
             None => None,
         };
         let mut gradient = output(device, batch * n)?;
+        let mut bad = device.alloc_zeros::<u32>(1)?;
         let func = device.get_or_load_custom_func("imle_backward", MODULE, &ptx(device)?)?;
         let null = 0u64;
         let noise_params = op.noise();
@@ -326,6 +328,7 @@ impl CustomOp3 for Backward<'_> {
                 Some(count) => launch.arg(count),
                 None => launch.arg(&null),
             };
+            launch.arg(&mut bad);
             let config = LaunchConfig {
                 grid_dim: (grid(batch), 1, 1),
                 block_dim: (SELECT_THREADS, 1, 1),
@@ -333,7 +336,7 @@ impl CustomOp3 for Backward<'_> {
             };
             // SAFETY: the arguments match `imle_backward`'s signature; θ is batch·n, z the
             // forward output, g grad_rows·n, the λ rows grad_rows, the explicit noise
-            // batch·draws·n, the gradient batch·n and the count one u32.
+            // batch·draws·n, the gradient batch·n, the count and `bad` one u32 each.
             unsafe { launch.launch(config) }.w()?;
             Ok(())
         };
@@ -341,6 +344,7 @@ impl CustomOp3 for Backward<'_> {
             Some(noise) => with_view(noise, |noise| launch_with(Some(noise)))?,
             None => launch_with(None)?,
         }
+        check_inputs(device, &bad)?;
         if let (Some((target_density, step)), Some(count)) = (adaptive, &nonzeros) {
             let count = device.clone_dtoh(count)?[0];
             let rows = batch * op.config.draws() as usize;

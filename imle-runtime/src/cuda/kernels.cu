@@ -307,7 +307,17 @@ struct RowInput {
   float alpha, step, tau;
   u32 instance, stream;
   bool noisy;
+  u32* bad;            // gets IMLE_BAD_* bits for non-finite inputs read (or null)
 };
+
+// Bits of the `bad` word: which input had a NaN or an infinity.
+#define IMLE_BAD_THETA 1u
+#define IMLE_BAD_GRADIENT 2u
+#define IMLE_BAD_NOISE 4u
+
+__device__ __forceinline__ bool imle_finite(float x) {
+  return (__float_as_uint(x) & 0x7f800000u) != 0x7f800000u;
+}
 
 // Order-preserving map from finite floats to u32: a larger float gets a larger key, and
 // -0 < +0 (as f32::total_cmp in TopK). With zero_equal, -0 is first turned into +0, so
@@ -331,12 +341,19 @@ __device__ u32 imle_input_keys(const NoiseParams& np, const RowInput& in, u32 n,
       imle_noise_quad(np, in.instance, in.stream, q, valid, eps);
     }
   }
+  u32 bad = 0u;
   for (u32 j = 0; j < valid; ++j) {
-    float x = in.g ? in.alpha * in.theta[e0 + j] + in.step * in.g[e0 + j]
-                   : in.alpha * in.theta[e0 + j];
+    const float theta = in.theta[e0 + j];
+    const float g = in.g ? in.g[e0 + j] : 0.0f;
+    float x = in.g ? in.alpha * theta + in.step * g : in.alpha * theta;
     if (in.noisy) x += in.tau * eps[j];
     keys[j] = imle_order_key(x, zero_equal);
+    bad |= imle_finite(theta) ? 0u : IMLE_BAD_THETA;
+    bad |= imle_finite(g) ? 0u : IMLE_BAD_GRADIENT;
+    bad |= in.eps && !imle_finite(eps[j]) ? IMLE_BAD_NOISE : 0u;
   }
+  // Checked here, where every input is read anyway, instead of in passes of their own.
+  if (bad && in.bad) atomicOr(in.bad, bad);
   return valid;
 }
 
@@ -527,7 +544,7 @@ struct ForwardParams {
 };
 
 extern "C" __global__ void imle_forward(NoiseParams np, ForwardParams p, const float* theta,
-                                        const float* explicit_noise, float* out) {
+                                        const float* explicit_noise, float* out, u32* bad) {
   __shared__ SelectShared sh;
   IMLE_DYNAMIC_SHARED(u32, cache);
   const u32 units = p.mean ? p.batch : p.batch * p.samples;
@@ -548,6 +565,7 @@ extern "C" __global__ void imle_forward(NoiseParams np, ForwardParams p, const f
       in.instance = b;
       in.stream = s;
       in.noisy = p.noisy != 0u;
+      in.bad = bad;
       const Cut cut = imle_select_row(np, in, p.n, p.k, p.zero_equal != 0u, p.cached != 0u,
                                       cache, sh);
       ComputedKeys computed;
@@ -599,7 +617,7 @@ struct BackwardParams {
 extern "C" __global__ void imle_backward(NoiseParams np, BackwardParams p, const float* theta,
                                          const float* z, const float* grad,
                                          const float* row_lambda, const float* explicit_noise,
-                                         float* gradient, u32* nonzeros) {
+                                         float* gradient, u32* nonzeros, u32* bad) {
   __shared__ SelectShared sh;
   IMLE_DYNAMIC_SHARED(u32, cache);
   u32* plus_bits = cache + ((p.n + 3u) & ~3u);  // after the keys, 16-byte aligned
@@ -626,6 +644,7 @@ extern "C" __global__ void imle_backward(NoiseParams np, BackwardParams p, const
       minus.instance = b;
       minus.stream = d;
       minus.noisy = p.noisy != 0u;
+      minus.bad = bad;
 
       // The plus side, unless it is read from z.
       const bool plus_read = !p.symmetric && p.plus_from_output && d < p.samples;

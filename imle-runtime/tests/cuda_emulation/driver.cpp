@@ -9,18 +9,18 @@ extern "C" void emu_noise(NoiseParams p, u32 n, u32 draws, u64 rows, float* out,
 }
 
 extern "C" void emu_forward(NoiseParams np, ForwardParams p, const float* theta,
-                            const float* explicit_noise, float* out, u32 grid,
+                            const float* explicit_noise, float* out, u32* bad, u32 grid,
                             u32 shared_bytes) {
   emu_launch(grid, IMLE_THREADS, shared_bytes,
-             [&] { imle_forward(np, p, theta, explicit_noise, out); });
+             [&] { imle_forward(np, p, theta, explicit_noise, out, bad); });
 }
 
 extern "C" void emu_backward(NoiseParams np, BackwardParams p, const float* theta, const float* z,
                              const float* grad, const float* row_lambda,
                              const float* explicit_noise, float* gradient, u32* nonzeros,
-                             u32 grid, u32 shared_bytes) {
+                             u32* bad, u32 grid, u32 shared_bytes) {
   emu_launch(grid, IMLE_THREADS, shared_bytes, [&] {
-    imle_backward(np, p, theta, z, grad, row_lambda, explicit_noise, gradient, nonzeros);
+    imle_backward(np, p, theta, z, grad, row_lambda, explicit_noise, gradient, nonzeros, bad);
   });
 }
 
