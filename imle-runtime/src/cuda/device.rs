@@ -2,7 +2,8 @@
 //! caching, the I-MLE op for CUDA tensors, and noise tensors drawn on the GPU.
 
 use super::params::{
-    BackwardParams, ForwardParams, NoiseParams, SELECT_THREADS, dynamic_shared_bytes, grid,
+    BackwardParams, ForwardParams, NoiseParams, SELECT_THREADS, check_sizes, dynamic_shared_bytes,
+    grid,
 };
 use super::{KERNELS, NVRTC_OPTIONS};
 use crate::config::{ImleConfig, Target};
@@ -158,12 +159,7 @@ pub(crate) fn train_forward(
     explicit_noise: Option<Tensor>,
     state: Arc<LayerState>,
 ) -> Result<Tensor> {
-    let rows = dims.batch as u64 * config.draws() as u64;
-    if rows > u32::MAX as u64 {
-        return Err(input_error(format!(
-            "the CUDA kernels index (instance, draw) rows with 32 bits; B·S·M = {rows} is too many"
-        )));
-    }
+    check_sizes(dims.batch as u64 * config.draws() as u64, dims.n)?;
     let lambda = state.lambda(&config);
     theta.apply_op1(CudaImleOp {
         kernel,
@@ -178,6 +174,7 @@ pub(crate) fn train_forward(
 
 /// `MAP(θ)` of a CUDA tensor with the solver's kernel (evaluation mode).
 pub(crate) fn map(kernel: DeviceKernel, dims: &Dims, theta: &Tensor) -> Result<Tensor> {
+    check_sizes(dims.batch as u64, dims.n)?;
     let device = theta.device().as_cuda_device()?;
     let params = ForwardParams::map(kernel, dims.batch, dims.n);
     let out = with_view(theta, |theta| {
@@ -402,6 +399,7 @@ pub(crate) fn noise_tensor(
 ) -> Result<Tensor> {
     let rows = batch * draws;
     let n = shape.elem_count() / rows;
+    check_sizes(rows as u64, n)?;
     let mut out = output(device, rows * n)?;
     let func = device.get_or_load_custom_func("imle_noise", MODULE, &ptx(device)?)?;
     let params = NoiseParams::new(noise, key);

@@ -283,7 +283,7 @@ __device__ void imle_noise_quad(const NoiseParams& p, u32 instance, u32 stream, 
 
 // Noise rows: row r is (instance r / draws, stream r % draws); out is [rows, n].
 extern "C" __global__ void imle_noise(NoiseParams p, u32 n, u32 draws, u64 rows, float* out) {
-  const u64 quads_per_row = (n + 3u) / 4u;
+  const u64 quads_per_row = ((u64)n + 3u) / 4u;
   const u64 total = rows * quads_per_row;
   const u64 stride = (u64)gridDim.x * blockDim.x;
   for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {

@@ -15,6 +15,22 @@ pub const SELECT_THREADS: u32 = 256;
 /// stay under the 48 KiB a kernel gets without opting in.
 pub const CACHE_MAX_N: u32 = 8192;
 
+/// The longest instance the kernels take: element indices, quads (4 elements) and their
+/// bounds stay in 32 bits with room to spare.
+pub const MAX_N: usize = 1 << 31;
+
+/// An error unless `rows` (instance, draw) rows of `n` elements fit the kernels' 32-bit
+/// indices.
+pub fn check_sizes(rows: u64, n: usize) -> candle_core::Result<()> {
+    if rows > u32::MAX as u64 || n > MAX_N {
+        return Err(crate::error::input_error(format!(
+            "the CUDA kernels take at most 2^32 - 1 (instance, draw) rows of at most 2^31 \
+             elements; got {rows} rows of {n}"
+        )));
+    }
+    Ok(())
+}
+
 /// Upper bound on the blocks of one launch; the kernels loop over the rest (grid-stride).
 pub const MAX_GRID: u32 = 1 << 20;
 
@@ -276,6 +292,13 @@ mod tests {
         assert_eq!(std::mem::size_of::<NoiseParams>(), 10 * 4);
         assert_eq!(std::mem::size_of::<ForwardParams>(), 11 * 4);
         assert_eq!(std::mem::size_of::<BackwardParams>(), 17 * 4);
+    }
+
+    #[test]
+    fn sizes_beyond_32_bit_indices_are_errors() {
+        assert!(check_sizes(u32::MAX as u64, MAX_N).is_ok());
+        assert!(check_sizes(u32::MAX as u64 + 1, 1).is_err());
+        assert!(check_sizes(1, MAX_N + 1).is_err());
     }
 
     #[test]
