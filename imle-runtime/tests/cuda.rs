@@ -69,6 +69,30 @@ fn layers_match_the_cpu_bit_for_bit() {
     }
 }
 
+/// The same configurations with 640 instances: more than twice the SMs of any current GPU,
+/// so the backward runs in one pass (one block per instance) rather than in two phases
+/// (one block per instance and draw), which the small batches above get.
+#[test]
+fn wide_batches_match_the_cpu_bit_for_bit() {
+    let Some(gpu) = gpu() else { return };
+    for case in all_cases().into_iter().filter(|case| case.n() <= 3000) {
+        let case = support::cases::Case {
+            batch: 640,
+            name: format!("{}, B = 640", case.name),
+            ..case
+        };
+        let cpu = case.run_on(&Device::Cpu);
+        let cuda = case.run_on(&gpu);
+        assert_same_bits(&format!("{}: forward", case.name), &cuda.z, &cpu.z);
+        assert_same_bits(
+            &format!("{}: gradient", case.name),
+            &cuda.gradient,
+            &cpu.gradient,
+        );
+        assert_eq!(cuda.density, cpu.density, "{}: density", case.name);
+    }
+}
+
 /// A million (instance, sample) rows: the kernels' grid-stride loops over more rows than
 /// blocks in a launch.
 #[test]

@@ -47,6 +47,24 @@ type BackwardFn = unsafe extern "C" fn(
     u32,
     u32,
 );
+type BackwardRowsFn = unsafe extern "C" fn(
+    NoiseParams,
+    BackwardParams,
+    u32,
+    u32,
+    *const f32,
+    *const f32,
+    *const f32,
+    *const f32,
+    *const f32,
+    *mut i8,
+    *mut u32,
+    *mut u32,
+    u32,
+    u32,
+);
+type BackwardSumFn =
+    unsafe extern "C" fn(BackwardParams, u32, u32, *const f32, *const i8, *mut f32, u32, u32);
 type LambdasFn =
     unsafe extern "C" fn(*const f32, *const f32, u32, u32, u32, f32, *mut f32, u32, u32);
 
@@ -179,6 +197,62 @@ impl Emulated {
         (gradient, nonzeros, bad)
     }
 
+    /// The two-phase backward, `chunk` draws at a time: the differences of the chunk's
+    /// (instance, draw) rows, then their ordered sum into the gradient.
+    #[allow(clippy::too_many_arguments)]
+    fn backward_two_phase(
+        &self,
+        noise: NoiseParams,
+        params: BackwardParams,
+        chunk: u32,
+        theta: &[f32],
+        z: &[f32],
+        grad: &[f32],
+        row_lambda: Option<&[f32]>,
+        explicit_noise: Option<&[f32]>,
+    ) -> (Vec<f32>, u32, u32) {
+        let (batch, n) = (params.batch as usize, params.n as usize);
+        let mut gradient = vec![f32::NAN; batch * n];
+        let (mut nonzeros, mut bad) = (0u32, 0u32);
+        let rows: BackwardRowsFn = self.symbol("emu_backward_rows");
+        let sum: BackwardSumFn = self.symbol("emu_backward_sum");
+        let lambdas = row_lambda.map_or(std::ptr::null(), <[f32]>::as_ptr);
+        for d_begin in (0..params.draws).step_by(chunk as usize) {
+            let d_end = (d_begin + chunk).min(params.draws);
+            let mut differences = vec![7i8; batch * (d_end - d_begin) as usize * n];
+            // SAFETY: the buffers have the sizes the params and the chunk describe.
+            unsafe {
+                rows(
+                    noise,
+                    params,
+                    d_begin,
+                    d_end,
+                    theta.as_ptr(),
+                    z.as_ptr(),
+                    grad.as_ptr(),
+                    lambdas,
+                    explicit_noise.map_or(std::ptr::null(), <[f32]>::as_ptr),
+                    differences.as_mut_ptr(),
+                    &mut nonzeros,
+                    &mut bad,
+                    GRID,
+                    dynamic_shared_bytes(n),
+                );
+                sum(
+                    params,
+                    d_begin,
+                    d_end,
+                    lambdas,
+                    differences.as_ptr(),
+                    gradient.as_mut_ptr(),
+                    GRID,
+                    64,
+                );
+            }
+        }
+        (gradient, nonzeros, bad)
+    }
+
     fn row_lambdas(
         &self,
         theta: &[f32],
@@ -285,6 +359,23 @@ fn check(emu: &Emulated, case: &Case) {
         &cpu.gradient,
     );
     assert_eq!(bad, 0, "{}: finite inputs flagged", case.name);
+    // The two-phase backward (for few instances with many draws), draw by draw, two draws
+    // at a time and all at once: the same gradient and count.
+    for chunk in [1, 2, case.draws() as u32] {
+        let (two_phase, two_phase_nonzeros, bad) = emu.backward_two_phase(
+            noise,
+            backward,
+            chunk,
+            &cpu.theta,
+            &z,
+            &cpu.w,
+            row_lambda.as_deref(),
+            cpu.noise.as_deref(),
+        );
+        let what = format!("{}: two-phase gradient, {chunk} draws at a time", case.name);
+        assert_same_bits(&what, &two_phase, &cpu.gradient);
+        assert_eq!((two_phase_nonzeros, bad), (nonzeros, 0), "{what}: counts");
+    }
     if let Target::Adaptive { .. } = config.target {
         // The layer's running density after its first backward pass, from 0.
         let density = nonzeros as f32 / (batch * case.draws()) as f32;

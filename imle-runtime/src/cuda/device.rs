@@ -12,6 +12,7 @@ use crate::noise::{Noise, NoiseKey};
 use crate::op::{Dims, LayerState};
 use crate::solver::DeviceKernel;
 use candle_core::backend::BackendStorage;
+use candle_core::cuda_backend::cudarc::driver::sys::CUdevice_attribute;
 use candle_core::cuda_backend::cudarc::driver::{
     CudaSlice, CudaView, DeviceRepr, LaunchConfig, PushKernelArg,
 };
@@ -80,6 +81,17 @@ fn with_view<R>(tensor: &Tensor, f: impl FnOnce(&CudaView<'_, f32>) -> Result<R>
     match &*storage {
         Storage::Cuda(cuda) => f(&view(cuda, layout)?),
         _ => Err(input_error("expected a CUDA tensor")),
+    }
+}
+
+/// Runs `f` on the CUDA storage of an optional f32, contiguous tensor.
+fn with_optional_view<R>(
+    tensor: Option<&Tensor>,
+    f: impl FnOnce(Option<&CudaView<'_, f32>>) -> Result<R>,
+) -> Result<R> {
+    match tensor {
+        Some(tensor) => with_view(tensor, |view| f(Some(view))),
+        None => f(None),
     }
 }
 
@@ -223,12 +235,9 @@ impl CustomOp1 for CudaImleOp {
         let explicit = self.explicit_noise.is_some();
         let params = ForwardParams::training(&self.config, self.kernel, batch, n, explicit);
         let theta = view(storage, layout)?;
-        let out = match &self.explicit_noise {
-            Some(noise) => with_view(noise, |noise| {
-                forward(device, self.noise(), params, &theta, Some(noise))
-            })?,
-            None => forward(device, self.noise(), params, &theta, None)?,
-        };
+        let out = with_optional_view(self.explicit_noise.as_ref(), |noise| {
+            forward(device, self.noise(), params, &theta, noise)
+        })?;
         let shape = self.output_shape(params.units());
         Ok((CudaStorage::wrap_cuda_slice(out, device.clone()), shape))
     }
@@ -301,46 +310,25 @@ impl CustomOp3 for Backward<'_> {
         };
         let mut gradient = output(device, batch * n)?;
         let mut bad = device.alloc_zeros::<u32>(1)?;
-        let func = device.get_or_load_custom_func("imle_backward", MODULE, &ptx(device)?)?;
-        let null = 0u64;
-        let noise_params = op.noise();
-        let mut launch_with = |noise: Option<&CudaView<'_, f32>>| -> Result<()> {
-            let mut launch = func.builder();
-            launch
-                .arg(&noise_params)
-                .arg(&params)
-                .arg(&theta)
-                .arg(&z)
-                .arg(&grad);
-            match &row_lambda {
-                Some(lambdas) => launch.arg(lambdas),
-                None => launch.arg(&null),
-            };
-            match noise {
-                Some(noise) => launch.arg(noise),
-                None => launch.arg(&null),
-            };
-            launch.arg(&mut gradient);
-            match &mut nonzeros {
-                Some(count) => launch.arg(count),
-                None => launch.arg(&null),
-            };
-            launch.arg(&mut bad);
-            let config = LaunchConfig {
-                grid_dim: (grid(batch), 1, 1),
-                block_dim: (SELECT_THREADS, 1, 1),
-                shared_mem_bytes: dynamic_shared_bytes(n),
-            };
-            // SAFETY: the arguments match `imle_backward`'s signature; θ is batch·n, z the
-            // forward output, g grad_rows·n, the λ rows grad_rows, the explicit noise
-            // batch·draws·n, the gradient batch·n, the count and `bad` one u32 each.
-            unsafe { launch.launch(config) }.w()?;
-            Ok(())
+        let mut run = BackwardRun {
+            device,
+            noise: op.noise(),
+            params,
+            theta: &theta,
+            z: &z,
+            grad: &grad,
+            row_lambda: row_lambda.as_ref(),
+            gradient: &mut gradient,
+            nonzeros: nonzeros.as_mut(),
+            bad: &mut bad,
         };
-        match &op.explicit_noise {
-            Some(noise) => with_view(noise, |noise| launch_with(Some(noise)))?,
-            None => launch_with(None)?,
-        }
+        with_optional_view(op.explicit_noise.as_ref(), |noise| {
+            if one_pass_fills_the_gpu(device, batch, params.draws)? {
+                run.one_pass(noise)
+            } else {
+                run.two_phases(noise)
+            }
+        })?;
         check_inputs(device, &bad)?;
         if let (Some((target_density, step)), Some(count)) = (adaptive, &nonzeros) {
             let count = device.clone_dtoh(count)?[0];
@@ -353,6 +341,155 @@ impl CustomOp3 for Backward<'_> {
             CudaStorage::wrap_cuda_slice(gradient, device.clone()),
             shape,
         ))
+    }
+}
+
+/// Whether the one-pass backward (one block per instance, its draws in order) keeps the GPU
+/// busy: with 92 registers a thread, two blocks fit on an SM, so fewer than twice as many
+/// instances as SMs leave some idle, and then the two-phase backward spreads the draws.
+fn one_pass_fills_the_gpu(device: &CudaDevice, batch: usize, draws: u32) -> Result<bool> {
+    if draws == 1 {
+        return Ok(true);
+    }
+    let sms = device
+        .cuda_stream()
+        .context()
+        .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+        .w()?;
+    Ok(batch >= 2 * sms.max(1) as usize)
+}
+
+/// The two-phase backward keeps the differences of at most this many bytes of (instance,
+/// draw) rows at a time (one byte per element).
+const DIFFERENCES_BUDGET: usize = 64 << 20;
+
+/// The buffers of one backward launch.
+struct BackwardRun<'a> {
+    device: &'a CudaDevice,
+    noise: NoiseParams,
+    params: BackwardParams,
+    theta: &'a CudaView<'a, f32>,
+    z: &'a CudaView<'a, f32>,
+    grad: &'a CudaView<'a, f32>,
+    row_lambda: Option<&'a CudaSlice<f32>>,
+    gradient: &'a mut CudaSlice<f32>,
+    nonzeros: Option<&'a mut CudaSlice<u32>>,
+    bad: &'a mut CudaSlice<u32>,
+}
+
+impl BackwardRun<'_> {
+    /// `imle_backward`: one block per instance.
+    fn one_pass(&mut self, noise: Option<&CudaView<'_, f32>>) -> Result<()> {
+        let ptx = ptx(self.device)?;
+        let func = self
+            .device
+            .get_or_load_custom_func("imle_backward", MODULE, &ptx)?;
+        let null = 0u64;
+        let mut launch = func.builder();
+        launch
+            .arg(&self.noise)
+            .arg(&self.params)
+            .arg(self.theta)
+            .arg(self.z)
+            .arg(self.grad);
+        match self.row_lambda {
+            Some(lambdas) => launch.arg(lambdas),
+            None => launch.arg(&null),
+        };
+        match noise {
+            Some(noise) => launch.arg(noise),
+            None => launch.arg(&null),
+        };
+        launch.arg(&mut *self.gradient);
+        match self.nonzeros.as_deref_mut() {
+            Some(count) => launch.arg(count),
+            None => launch.arg(&null),
+        };
+        launch.arg(&mut *self.bad);
+        let config = LaunchConfig {
+            grid_dim: (grid(self.params.batch as usize), 1, 1),
+            block_dim: (SELECT_THREADS, 1, 1),
+            shared_mem_bytes: dynamic_shared_bytes(self.params.n as usize),
+        };
+        // SAFETY: the arguments match `imle_backward`'s signature; θ is batch·n, z the
+        // forward output, g grad_rows·n, the λ rows grad_rows, the explicit noise
+        // batch·draws·n, the gradient batch·n, the count and `bad` one u32 each.
+        unsafe { launch.launch(config) }.w()?;
+        Ok(())
+    }
+
+    /// `imle_backward_rows` then `imle_backward_sum`, a chunk of draws at a time.
+    fn two_phases(&mut self, noise: Option<&CudaView<'_, f32>>) -> Result<()> {
+        let (batch, n, draws) = (
+            self.params.batch as usize,
+            self.params.n as usize,
+            self.params.draws,
+        );
+        let chunk = (DIFFERENCES_BUDGET / (batch * n)).clamp(1, draws as usize) as u32;
+        // SAFETY: imle_backward_rows writes every byte of the chunk's rows before
+        // imle_backward_sum reads them.
+        let mut differences = unsafe { self.device.alloc::<i8>(batch * chunk as usize * n) }?;
+        let ptx = ptx(self.device)?;
+        let rows = self
+            .device
+            .get_or_load_custom_func("imle_backward_rows", MODULE, &ptx)?;
+        let sum = self
+            .device
+            .get_or_load_custom_func("imle_backward_sum", MODULE, &ptx)?;
+        let null = 0u64;
+        for d_begin in (0..draws).step_by(chunk as usize) {
+            let d_end = (d_begin + chunk).min(draws);
+            let mut launch = rows.builder();
+            launch
+                .arg(&self.noise)
+                .arg(&self.params)
+                .arg(&d_begin)
+                .arg(&d_end)
+                .arg(self.theta)
+                .arg(self.z)
+                .arg(self.grad);
+            match self.row_lambda {
+                Some(lambdas) => launch.arg(lambdas),
+                None => launch.arg(&null),
+            };
+            match noise {
+                Some(noise) => launch.arg(noise),
+                None => launch.arg(&null),
+            };
+            launch.arg(&mut differences);
+            match self.nonzeros.as_deref_mut() {
+                Some(count) => launch.arg(count),
+                None => launch.arg(&null),
+            };
+            launch.arg(&mut *self.bad);
+            let units = batch * (d_end - d_begin) as usize;
+            let config = LaunchConfig {
+                grid_dim: (grid(units), 1, 1),
+                block_dim: (SELECT_THREADS, 1, 1),
+                shared_mem_bytes: dynamic_shared_bytes(n),
+            };
+            // SAFETY: as for `one_pass`; `differences` holds the chunk's units · n bytes.
+            unsafe { launch.launch(config) }.w()?;
+
+            let mut launch = sum.builder();
+            launch.arg(&self.params).arg(&d_begin).arg(&d_end);
+            match self.row_lambda {
+                Some(lambdas) => launch.arg(lambdas),
+                None => launch.arg(&null),
+            };
+            launch.arg(&differences).arg(&mut *self.gradient);
+            let blocks = (batch * n)
+                .div_ceil(ELEMENTWISE_THREADS as usize)
+                .clamp(1, super::params::MAX_GRID as usize) as u32;
+            let config = LaunchConfig {
+                grid_dim: (blocks, 1, 1),
+                block_dim: (ELEMENTWISE_THREADS, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            // SAFETY: the arguments match `imle_backward_sum`; the gradient is batch·n.
+            unsafe { launch.launch(config) }.w()?;
+        }
+        Ok(())
     }
 }
 

@@ -614,112 +614,207 @@ struct BackwardParams {
   u32 plus_from_output;   // z holds the per-sample forward solutions (rows b * S + s)
 };
 
+// The row of the incoming gradient that draw d of instance b uses, and its lambda.
+__device__ __forceinline__ u32 imle_grad_row(const BackwardParams& p, u32 b, u32 d) {
+  return b * p.grad_per_instance + (d % p.samples) % p.grad_per_instance;
+}
+
+__device__ __forceinline__ float imle_draw_lambda(const BackwardParams& p, const float* row_lambda,
+                                                  u32 b, u32 d) {
+  return row_lambda ? row_lambda[imle_grad_row(p, b, d)] : p.lambda;
+}
+
+// The weight of draw d's difference in the gradient: sign / D, halved for the central
+// difference, divided by lambda with scale_by_lambda (0 where lambda = 0, as g = 0 there).
+__device__ __forceinline__ float imle_coefficient(const BackwardParams& p, float lambda) {
+  float coefficient = p.sign / (float)p.draws;
+  if (p.symmetric) coefficient *= 0.5f;
+  if (p.scale_by_lambda) coefficient = lambda > 0.0f ? coefficient / lambda : 0.0f;
+  return coefficient;
+}
+
+// Draw d of instance b: solves the plus and minus sides and calls emit(e, plus - minus) for
+// each element e of the row (every thread for its own elements, the same ones at every
+// draw). Returns this thread's count of non-zero differences.
+template <class Emit>
+__device__ u32 imle_backward_draw(const NoiseParams& np, const BackwardParams& p, u32 b, u32 d,
+                                  const float* theta, const float* z, const float* grad,
+                                  const float* row_lambda, const float* explicit_noise, u32* bad,
+                                  u32* cache, SelectShared& sh, Emit& emit) {
+  u32* plus_bits = cache + ((p.n + 3u) & ~3u);  // after the keys, 16-byte aligned
+  const u32 quads = (p.n + 3u) / 4u;
+  const bool zero_equal = p.zero_equal != 0u;
+  const float lambda = imle_draw_lambda(p, row_lambda, b, d);
+
+  RowInput minus;
+  minus.theta = theta + (u64)b * p.n;
+  minus.g = grad + (u64)imle_grad_row(p, b, d) * p.n;
+  minus.eps = explicit_noise ? explicit_noise + ((u64)b * p.draws + d) * p.n : 0;
+  minus.alpha = p.alpha;
+  minus.step = -1.0f * p.sign * lambda;
+  minus.tau = p.target_tau;
+  minus.instance = b;
+  minus.stream = d;
+  minus.noisy = p.noisy != 0u;
+  minus.bad = bad;
+
+  // The plus side, unless it is read from z.
+  const bool plus_read = !p.symmetric && p.plus_from_output && d < p.samples;
+  RowInput plus = minus;
+  if (p.symmetric) {
+    plus.step = 1.0f * p.sign * lambda;
+  } else {
+    plus.g = 0;
+    plus.alpha = 1.0f;
+    plus.step = 0.0f;
+    plus.tau = p.tau;
+  }
+  const float* plus_z = z + ((u64)b * p.samples + d) * p.n;
+  Cut plus_cut;
+  plus_cut.prefix = plus_cut.mask = plus_cut.last_tie = 0u;
+  if (!plus_read) {
+    plus_cut = imle_select_row(np, plus, p.n, p.k, zero_equal, p.cached != 0u, cache, sh);
+    if (p.cached) {
+      // Keep the plus solution as bits: the cache is about to hold the minus keys.
+      const u32 words = (p.n + 31u) / 32u;
+      for (u32 i = threadIdx.x; i < words; i += IMLE_THREADS) plus_bits[i] = 0u;
+      __syncthreads();
+      for (u32 q = threadIdx.x; q < quads; q += IMLE_THREADS) {
+        u32 kq[4];
+        const u32 valid = CachedKeys{cache, p.n}.quad(q, kq);
+        for (u32 j = 0; j < valid; ++j) {
+          const u32 e = 4u * q + j;
+          if (imle_selected(plus_cut, kq[j], e)) atomicOr(&plus_bits[e >> 5], 1u << (e & 31u));
+        }
+      }
+      __syncthreads();
+    }
+  }
+  const Cut minus_cut =
+      imle_select_row(np, minus, p.n, p.k, zero_equal, p.cached != 0u, cache, sh);
+
+  ComputedKeys plus_keys;
+  plus_keys.np = &np;
+  plus_keys.in = plus;
+  plus_keys.n = p.n;
+  plus_keys.zero_equal = zero_equal;
+  ComputedKeys minus_keys = plus_keys;
+  minus_keys.in = minus;
+  u32 nonzeros = 0u;
+  for (u32 q = threadIdx.x; q < quads; q += IMLE_THREADS) {
+    u32 km[4], kp[4];
+    const u32 valid = p.cached ? CachedKeys{cache, p.n}.quad(q, km) : minus_keys.quad(q, km);
+    if (!plus_read && !p.cached) plus_keys.quad(q, kp);
+    for (u32 j = 0; j < valid; ++j) {
+      const u32 e = 4u * q + j;
+      float plus_value;
+      if (plus_read) {
+        plus_value = plus_z[e];
+      } else if (p.cached) {
+        plus_value = (plus_bits[e >> 5] >> (e & 31u)) & 1u ? 1.0f : 0.0f;
+      } else {
+        plus_value = imle_selected(plus_cut, kp[j], e) ? 1.0f : 0.0f;
+      }
+      const float minus_value = imle_selected(minus_cut, km[j], e) ? 1.0f : 0.0f;
+      const float difference = plus_value - minus_value;
+      nonzeros += difference != 0.0f ? 1u : 0u;
+      emit(e, difference);
+    }
+  }
+  __syncthreads();  // the cache and plus_bits are reused by the next draw
+  return nonzeros;
+}
+
+// Adds a block's non-zero count to the global one (if it is kept).
+__device__ void imle_add_nonzeros(u32 mine, u32* nonzeros, SelectShared& sh) {
+  if (!nonzeros) return;  // uniform: every thread returns
+  if (threadIdx.x == 0) sh.count = 0u;
+  __syncthreads();
+  atomicAdd(&sh.count, mine);
+  __syncthreads();
+  if (threadIdx.x == 0) atomicAdd(nonzeros, sh.count);
+  __syncthreads();
+}
+
+// gradient_b += coefficient * difference, from 0 at draw 0: the CPU's sum, in its order.
+struct Accumulate {
+  float* acc;
+  float coefficient;
+  bool first;
+  __device__ void operator()(u32 e, float difference) {
+    float a = first ? 0.0f : acc[e];
+    a += coefficient * difference;
+    acc[e] = a;
+  }
+};
+
+// The backward in one pass: one block per instance, its draws in order.
 extern "C" __global__ void imle_backward(NoiseParams np, BackwardParams p, const float* theta,
                                          const float* z, const float* grad,
                                          const float* row_lambda, const float* explicit_noise,
                                          float* gradient, u32* nonzeros, u32* bad) {
   __shared__ SelectShared sh;
   IMLE_DYNAMIC_SHARED(u32, cache);
-  u32* plus_bits = cache + ((p.n + 3u) & ~3u);  // after the keys, 16-byte aligned
-  const u32 quads = (p.n + 3u) / 4u;
-  const bool zero_equal = p.zero_equal != 0u;
   for (u32 b = blockIdx.x; b < p.batch; b += gridDim.x) {
     u32 my_nonzeros = 0u;
-    float* acc = gradient + (u64)b * p.n;
     for (u32 d = 0; d < p.draws; ++d) {
-      const u32 grad_row = b * p.grad_per_instance + (d % p.samples) % p.grad_per_instance;
-      const float lambda = row_lambda ? row_lambda[grad_row] : p.lambda;
-      float coefficient = p.sign / (float)p.draws;
-      if (p.symmetric) coefficient *= 0.5f;
-      if (p.scale_by_lambda) coefficient = lambda > 0.0f ? coefficient / lambda : 0.0f;
-      const float step = -1.0f * p.sign * lambda;
-
-      RowInput minus;
-      minus.theta = theta + (u64)b * p.n;
-      minus.g = grad + (u64)grad_row * p.n;
-      minus.eps = explicit_noise ? explicit_noise + ((u64)b * p.draws + d) * p.n : 0;
-      minus.alpha = p.alpha;
-      minus.step = step;
-      minus.tau = p.target_tau;
-      minus.instance = b;
-      minus.stream = d;
-      minus.noisy = p.noisy != 0u;
-      minus.bad = bad;
-
-      // The plus side, unless it is read from z.
-      const bool plus_read = !p.symmetric && p.plus_from_output && d < p.samples;
-      RowInput plus = minus;
-      if (p.symmetric) {
-        plus.step = 1.0f * p.sign * lambda;
-      } else {
-        plus.g = 0;
-        plus.alpha = 1.0f;
-        plus.step = 0.0f;
-        plus.tau = p.tau;
-      }
-      const float* plus_z = z + ((u64)b * p.samples + d) * p.n;
-      Cut plus_cut;
-      plus_cut.prefix = plus_cut.mask = plus_cut.last_tie = 0u;
-      if (!plus_read) {
-        plus_cut = imle_select_row(np, plus, p.n, p.k, zero_equal, p.cached != 0u, cache, sh);
-        if (p.cached) {
-          // Keep the plus solution as bits: the cache is about to hold the minus keys.
-          const u32 words = (p.n + 31u) / 32u;
-          for (u32 i = threadIdx.x; i < words; i += IMLE_THREADS) plus_bits[i] = 0u;
-          __syncthreads();
-          for (u32 q = threadIdx.x; q < quads; q += IMLE_THREADS) {
-            u32 kq[4];
-            const u32 valid = CachedKeys{cache, p.n}.quad(q, kq);
-            for (u32 j = 0; j < valid; ++j) {
-              const u32 e = 4u * q + j;
-              if (imle_selected(plus_cut, kq[j], e)) atomicOr(&plus_bits[e >> 5], 1u << (e & 31u));
-            }
-          }
-          __syncthreads();
-        }
-      }
-      const Cut minus_cut =
-          imle_select_row(np, minus, p.n, p.k, zero_equal, p.cached != 0u, cache, sh);
-
-      ComputedKeys plus_keys;
-      plus_keys.np = &np;
-      plus_keys.in = plus;
-      plus_keys.n = p.n;
-      plus_keys.zero_equal = zero_equal;
-      ComputedKeys minus_keys = plus_keys;
-      minus_keys.in = minus;
-      for (u32 q = threadIdx.x; q < quads; q += IMLE_THREADS) {
-        u32 km[4], kp[4];
-        const u32 valid = p.cached ? CachedKeys{cache, p.n}.quad(q, km) : minus_keys.quad(q, km);
-        if (!plus_read && !p.cached) plus_keys.quad(q, kp);
-        for (u32 j = 0; j < valid; ++j) {
-          const u32 e = 4u * q + j;
-          float plus_value;
-          if (plus_read) {
-            plus_value = plus_z[e];
-          } else if (p.cached) {
-            plus_value = (plus_bits[e >> 5] >> (e & 31u)) & 1u ? 1.0f : 0.0f;
-          } else {
-            plus_value = imle_selected(plus_cut, kp[j], e) ? 1.0f : 0.0f;
-          }
-          const float minus_value = imle_selected(minus_cut, km[j], e) ? 1.0f : 0.0f;
-          const float difference = plus_value - minus_value;
-          my_nonzeros += difference != 0.0f ? 1u : 0u;
-          float a = d == 0u ? 0.0f : acc[e];
-          a += coefficient * difference;
-          acc[e] = a;
-        }
-      }
-      __syncthreads();  // the cache and plus_bits are reused by the next draw
+      Accumulate emit;
+      emit.acc = gradient + (u64)b * p.n;
+      emit.coefficient = imle_coefficient(p, imle_draw_lambda(p, row_lambda, b, d));
+      emit.first = d == 0u;
+      my_nonzeros += imle_backward_draw(np, p, b, d, theta, z, grad, row_lambda, explicit_noise,
+                                        bad, cache, sh, emit);
     }
-    if (nonzeros) {
-      if (threadIdx.x == 0) sh.count = 0u;
-      __syncthreads();
-      atomicAdd(&sh.count, my_nonzeros);
-      __syncthreads();
-      if (threadIdx.x == 0) atomicAdd(nonzeros, sh.count);
-      __syncthreads();
+    imle_add_nonzeros(my_nonzeros, nonzeros, sh);
+  }
+}
+
+// The differences of a draw as bytes (-1, 0, 1).
+struct StoreDifference {
+  signed char* row;
+  __device__ void operator()(u32 e, float difference) { row[e] = (signed char)difference; }
+};
+
+// The backward in two phases, for few instances with many draws (one block per instance
+// would leave most of the GPU idle). Phase 1: one block per (instance, draw d) with
+// d_begin <= d < d_end writes the draw's differences to `differences`, rows
+// b * (d_end - d_begin) + (d - d_begin).
+extern "C" __global__ void imle_backward_rows(NoiseParams np, BackwardParams p, u32 d_begin,
+                                              u32 d_end, const float* theta, const float* z,
+                                              const float* grad, const float* row_lambda,
+                                              const float* explicit_noise,
+                                              signed char* differences, u32* nonzeros, u32* bad) {
+  __shared__ SelectShared sh;
+  IMLE_DYNAMIC_SHARED(u32, cache);
+  const u32 chunk = d_end - d_begin;
+  const u32 units = p.batch * chunk;
+  for (u32 unit = blockIdx.x; unit < units; unit += gridDim.x) {
+    const u32 b = unit / chunk, d = d_begin + unit % chunk;
+    StoreDifference emit;
+    emit.row = differences + (u64)unit * p.n;
+    const u32 mine = imle_backward_draw(np, p, b, d, theta, z, grad, row_lambda, explicit_noise,
+                                        bad, cache, sh, emit);
+    imle_add_nonzeros(mine, nonzeros, sh);
+  }
+}
+
+// Phase 2: gradient_b[e] += coefficient_d * difference for d = d_begin .. d_end - 1 in order
+// (from 0 when d_begin = 0): one thread per (instance, element).
+extern "C" __global__ void imle_backward_sum(BackwardParams p, u32 d_begin, u32 d_end,
+                                             const float* row_lambda,
+                                             const signed char* differences, float* gradient) {
+  const u32 chunk = d_end - d_begin;
+  const u64 total = (u64)p.batch * p.n;
+  const u64 stride = (u64)gridDim.x * blockDim.x;
+  for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const u32 b = (u32)(i / p.n), e = (u32)(i % p.n);
+    float acc = d_begin == 0u ? 0.0f : gradient[i];
+    for (u32 d = d_begin; d < d_end; ++d) {
+      const float coefficient = imle_coefficient(p, imle_draw_lambda(p, row_lambda, b, d));
+      const float difference = (float)differences[((u64)b * chunk + (d - d_begin)) * p.n + e];
+      acc += coefficient * difference;
     }
+    gradient[i] = acc;
   }
 }
 

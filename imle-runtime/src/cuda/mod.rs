@@ -9,7 +9,9 @@
 //!   written to memory) and selects the top k by a radix select in shared memory;
 //! * **backward**: one block per instance walks its draws in order, regenerates the same ε,
 //!   selects the target's top k (`αθ − σλg + στ'ε`) and accumulates the mean difference of the
-//!   two solutions into the gradient, in the same order as the CPU path;
+//!   two solutions into the gradient, in the same order as the CPU path. With fewer instances
+//!   than twice the GPU's SMs (and several draws), one block per (instance, draw) writes the
+//!   differences as bytes and a second kernel adds them up in the same order instead;
 //! * [`noise_tensor`](crate::noise::noise_tensor) draws noise tensors on the GPU.
 //!
 //! Every value is computed with the same `f32` operations in the same order as on the CPU, so
@@ -48,12 +50,14 @@ pub const KERNELS: &str = include_str!("kernels.cu");
 /// The entry points of [`KERNELS`].
 ///
 /// ```
-/// assert_eq!(imle_runtime::cuda::KERNEL_NAMES.len(), 4);
+/// assert_eq!(imle_runtime::cuda::KERNEL_NAMES.len(), 6);
 /// ```
-pub const KERNEL_NAMES: [&str; 4] = [
+pub const KERNEL_NAMES: [&str; 6] = [
     "imle_noise",
     "imle_forward",
     "imle_backward",
+    "imle_backward_rows",
+    "imle_backward_sum",
     "imle_row_lambdas",
 ];
 

@@ -40,3 +40,22 @@ extern "C" u32 emu_sizeof_params(u32 which) {
     default: return sizeof(BackwardParams);
   }
 }
+
+extern "C" void emu_backward_rows(NoiseParams np, BackwardParams p, u32 d_begin, u32 d_end,
+                                  const float* theta, const float* z, const float* grad,
+                                  const float* row_lambda, const float* explicit_noise,
+                                  signed char* differences, u32* nonzeros, u32* bad, u32 grid,
+                                  u32 shared_bytes) {
+  emu_launch(grid, IMLE_THREADS, shared_bytes, [&] {
+    imle_backward_rows(np, p, d_begin, d_end, theta, z, grad, row_lambda, explicit_noise,
+                       differences, nonzeros, bad);
+  });
+}
+
+extern "C" void emu_backward_sum(BackwardParams p, u32 d_begin, u32 d_end,
+                                 const float* row_lambda, const signed char* differences,
+                                 float* gradient, u32 grid, u32 block) {
+  emu_launch(grid, block, 0, [&] {
+    imle_backward_sum(p, d_begin, d_end, row_lambda, differences, gradient);
+  });
+}

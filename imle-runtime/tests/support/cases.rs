@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// One layer configuration with its inputs.
+#[derive(Clone)]
 pub struct Case {
     pub name: String,
     pub config: ImleConfig,
