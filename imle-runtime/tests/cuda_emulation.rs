@@ -65,6 +65,7 @@ type BackwardRowsFn = unsafe extern "C" fn(
 );
 type BackwardSumFn =
     unsafe extern "C" fn(BackwardParams, u32, u32, *const f32, *const i8, *mut f32, u32, u32);
+type MeanRowsFn = unsafe extern "C" fn(ForwardParams, *const f32, *mut f32, u32, u32);
 type LambdasFn =
     unsafe extern "C" fn(*const f32, *const f32, u32, u32, u32, f32, *mut f32, u32, u32);
 
@@ -197,6 +198,30 @@ impl Emulated {
         (gradient, nonzeros, bad)
     }
 
+    /// The two-phase mean over samples, `chunk` samples at a time: their solutions as rows,
+    /// then the ordered sum (and the 1/S) into the output.
+    fn forward_two_phase_mean(
+        &self,
+        noise: NoiseParams,
+        params: ForwardParams,
+        chunk: u32,
+        theta: &[f32],
+        explicit_noise: Option<&[f32]>,
+    ) -> (Vec<f32>, u32) {
+        let (batch, n) = (params.batch as usize, params.n as usize);
+        let mut out = vec![f32::NAN; batch * n];
+        let mut bad_total = 0;
+        let mean_rows: MeanRowsFn = self.symbol("emu_mean_rows");
+        for s_begin in (0..params.samples).step_by(chunk as usize) {
+            let rows = params.sample_rows(s_begin, (s_begin + chunk).min(params.samples));
+            let (solutions, bad) = self.forward(noise, rows, theta, explicit_noise);
+            bad_total |= bad;
+            // SAFETY: `solutions` holds the chunk's rows, `out` batch · n floats.
+            unsafe { mean_rows(rows, solutions.as_ptr(), out.as_mut_ptr(), GRID, 64) };
+        }
+        (out, bad_total)
+    }
+
     /// The two-phase backward, `chunk` draws at a time: the differences of the chunk's
     /// (instance, draw) rows, then their ordered sum into the gradient.
     #[allow(clippy::too_many_arguments)]
@@ -327,6 +352,17 @@ fn check(emu: &Emulated, case: &Case) {
     let (z, bad) = emu.forward(noise, forward, &cpu.theta, cpu.noise.as_deref());
     assert_same_bits(&format!("{}: forward", case.name), &z, &cpu.z);
     assert_eq!(bad, 0, "{}: finite inputs flagged", case.name);
+    if forward.mean != 0 {
+        // The two-phase mean (for few instances with many samples), sample by sample, two at
+        // a time and all at once.
+        for chunk in [1, 2, config.samples] {
+            let (two_phase, bad) =
+                emu.forward_two_phase_mean(noise, forward, chunk, &cpu.theta, cpu.noise.as_deref());
+            let what = format!("{}: two-phase mean, {chunk} samples at a time", case.name);
+            assert_same_bits(&what, &two_phase, &cpu.z);
+            assert_eq!(bad, 0, "{what}");
+        }
+    }
 
     let grad_rows = cpu.w.len() / n;
     let row_lambda = match config.target {

@@ -158,6 +158,42 @@ fn forward(
     Ok(out)
 }
 
+/// The two-phase mean samples keep at most this many bytes of solutions at a time.
+const SAMPLE_ROWS_BUDGET: usize = 256 << 20;
+
+/// The mean over samples for few instances: `imle_forward` solves a chunk of samples into rows
+/// of their own, `imle_mean_rows` adds them up in order (see kernels.cu), chunk after chunk.
+fn mean_in_two_phases(
+    device: &CudaDevice,
+    noise: NoiseParams,
+    params: ForwardParams,
+    theta: &CudaView<'_, f32>,
+    explicit_noise: Option<&CudaView<'_, f32>>,
+) -> Result<CudaSlice<f32>> {
+    let (batch, n, samples) = (params.batch as usize, params.n as usize, params.samples);
+    let chunk = (SAMPLE_ROWS_BUDGET / (batch * n * 4)).clamp(1, samples as usize) as u32;
+    let mut out = output(device, batch * n)?;
+    let func = device.get_or_load_custom_func("imle_mean_rows", MODULE, &ptx(device)?)?;
+    for s_begin in (0..samples).step_by(chunk as usize) {
+        let rows_params = params.sample_rows(s_begin, (s_begin + chunk).min(samples));
+        let rows = forward(device, noise, rows_params, theta, explicit_noise)?;
+        let mut launch = func.builder();
+        launch.arg(&rows_params).arg(&rows).arg(&mut out);
+        let blocks = (batch * n)
+            .div_ceil(ELEMENTWISE_THREADS as usize)
+            .clamp(1, super::params::MAX_GRID as usize) as u32;
+        let config = LaunchConfig {
+            grid_dim: (blocks, 1, 1),
+            block_dim: (ELEMENTWISE_THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the arguments match `imle_mean_rows`; `rows` holds the chunk's solutions,
+        // `out` batch·n floats (all written by the first chunk).
+        unsafe { launch.launch(config) }.w()?;
+    }
+    Ok(out)
+}
+
 /// Forward pass of a layer on a CUDA tensor, fused with its solver's kernel.
 ///
 /// `theta` is f32 and contiguous; the output has θ's dims, with B·S rows for S > 1 samples
@@ -235,8 +271,14 @@ impl CustomOp1 for CudaImleOp {
         let explicit = self.explicit_noise.is_some();
         let params = ForwardParams::training(&self.config, self.kernel, batch, n, explicit);
         let theta = view(storage, layout)?;
+        let two_phases =
+            params.mean != 0 && !one_pass_fills_the_gpu(device, batch, params.samples)?;
         let out = with_optional_view(self.explicit_noise.as_ref(), |noise| {
-            forward(device, self.noise(), params, &theta, noise)
+            if two_phases {
+                mean_in_two_phases(device, self.noise(), params, &theta, noise)
+            } else {
+                forward(device, self.noise(), params, &theta, noise)
+            }
         })?;
         let shape = self.output_shape(params.units());
         Ok((CudaStorage::wrap_cuda_slice(out, device.clone()), shape))
@@ -344,11 +386,12 @@ impl CustomOp3 for Backward<'_> {
     }
 }
 
-/// Whether the one-pass backward (one block per instance, its draws in order) keeps the GPU
-/// busy: with 92 registers a thread, two blocks fit on an SM, so fewer than twice as many
-/// instances as SMs leave some idle, and then the two-phase backward spreads the draws.
-fn one_pass_fills_the_gpu(device: &CudaDevice, batch: usize, draws: u32) -> Result<bool> {
-    if draws == 1 {
+/// Whether a kernel with one block per instance, looping over its `per_instance` samples or
+/// draws in order, keeps the GPU busy. The backward fits two blocks on an SM (about 90
+/// registers a thread), so fewer than twice as many instances as SMs leave some idle; then
+/// the two-phase variants spread the samples or draws over blocks of their own.
+fn one_pass_fills_the_gpu(device: &CudaDevice, batch: usize, per_instance: u32) -> Result<bool> {
+    if per_instance == 1 {
         return Ok(true);
     }
     let sms = device

@@ -537,22 +537,26 @@ __device__ Cut imle_select_row(const NoiseParams& np, const RowInput& in, u32 n,
 
 struct ForwardParams {
   u32 batch, n, k, samples;
-  u32 draws;          // rows of explicit noise per instance (S * M)
-  float tau;          // sign * tau
-  float inv_samples;  // 1 / S, for the mean
+  u32 draws;           // rows of explicit noise per instance (S * M)
+  float tau;           // sign * tau
+  float inv_samples;   // 1 / S, for the mean
   u32 noisy, zero_equal, cached, mean;
+  u32 s_begin, s_end;  // the samples of this launch (all: 0, S)
 };
 
 extern "C" __global__ void imle_forward(NoiseParams np, ForwardParams p, const float* theta,
                                         const float* explicit_noise, float* out, u32* bad) {
   __shared__ SelectShared sh;
   IMLE_DYNAMIC_SHARED(u32, cache);
-  const u32 units = p.mean ? p.batch : p.batch * p.samples;
+  // Without the mean, a unit is an (instance, sample) row, and out has the launch's rows
+  // b * (s_end - s_begin) + (s - s_begin); with it, a unit is an instance.
+  const u32 chunk = p.s_end - p.s_begin;
+  const u32 units = p.mean ? p.batch : p.batch * chunk;
   const u32 quads = (p.n + 3u) / 4u;
   for (u32 unit = blockIdx.x; unit < units; unit += gridDim.x) {
-    const u32 s_begin = p.mean ? 0u : unit % p.samples;
+    const u32 s_begin = p.mean ? 0u : p.s_begin + unit % chunk;
     const u32 s_end = p.mean ? p.samples : s_begin + 1u;
-    const u32 b = p.mean ? unit : unit / p.samples;
+    const u32 b = p.mean ? unit : unit / chunk;
     float* z = out + (u64)unit * p.n;
     for (u32 s = s_begin; s < s_end; ++s) {
       RowInput in;
@@ -591,6 +595,22 @@ extern "C" __global__ void imle_forward(NoiseParams np, ForwardParams p, const f
       }
       __syncthreads();  // the cache is refilled by the next sample
     }
+  }
+}
+
+// The mean over samples in two phases, for few instances with many samples: imle_forward
+// (without the mean) writes the solutions of samples s_begin .. s_end - 1, and this adds
+// them per element in sample order (from 0 when s_begin = 0), times 1/S after the last:
+// the CPU's mean, in its order. One thread per (instance, element).
+extern "C" __global__ void imle_mean_rows(ForwardParams p, const float* rows, float* out) {
+  const u32 chunk = p.s_end - p.s_begin;
+  const u64 total = (u64)p.batch * p.n;
+  const u64 stride = (u64)gridDim.x * blockDim.x;
+  for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const u32 b = (u32)(i / p.n), e = (u32)(i % p.n);
+    float acc = p.s_begin == 0u ? 0.0f : out[i];
+    for (u32 s = 0; s < chunk; ++s) acc += rows[((u64)b * chunk + s) * p.n + e];
+    out[i] = p.s_end == p.samples ? acc * p.inv_samples : acc;
   }
 }
 

@@ -6,7 +6,9 @@
 //!
 //! * **forward**: one thread block per (instance, sample) row computes `θ + σ·τ·ε` with the
 //!   noise drawn in registers from the same Philox counters as the CPU path (ε is never
-//!   written to memory) and selects the top k by a radix select in shared memory;
+//!   written to memory) and selects the top k by a radix select in shared memory. The mean
+//!   over samples (`Reduce::Mean`) is taken by one block per instance, or, for fewer
+//!   instances than twice the GPU's SMs, by a second kernel over the samples' solutions;
 //! * **backward**: one block per instance walks its draws in order, regenerates the same ε,
 //!   selects the target's top k (`αθ − σλg + στ'ε`) and accumulates the mean difference of the
 //!   two solutions into the gradient, in the same order as the CPU path. With fewer instances
@@ -50,11 +52,12 @@ pub const KERNELS: &str = include_str!("kernels.cu");
 /// The entry points of [`KERNELS`].
 ///
 /// ```
-/// assert_eq!(imle_runtime::cuda::KERNEL_NAMES.len(), 6);
+/// assert_eq!(imle_runtime::cuda::KERNEL_NAMES.len(), 7);
 /// ```
-pub const KERNEL_NAMES: [&str; 6] = [
+pub const KERNEL_NAMES: [&str; 7] = [
     "imle_noise",
     "imle_forward",
+    "imle_mean_rows",
     "imle_backward",
     "imle_backward_rows",
     "imle_backward_sum",

@@ -118,6 +118,10 @@ pub struct ForwardParams {
     pub cached: u32,
     /// Output the mean over the samples ([`Reduce::Mean`]).
     pub mean: u32,
+    /// The first sample of the launch.
+    pub s_begin: u32,
+    /// One past the last sample of the launch.
+    pub s_end: u32,
 }
 
 /// `BackwardParams` of `kernels.cu`.
@@ -212,6 +216,8 @@ impl ForwardParams {
             zero_equal,
             cached: u32::from(cached(n)),
             mean: u32::from(config.reduce == Reduce::Mean && samples > 1),
+            s_begin: 0,
+            s_end: samples,
         }
     }
 
@@ -230,6 +236,8 @@ impl ForwardParams {
             zero_equal,
             cached: u32::from(cached(n)),
             mean: 0,
+            s_begin: 0,
+            s_end: 1,
         }
     }
 
@@ -238,7 +246,18 @@ impl ForwardParams {
         if self.mean != 0 {
             self.batch as usize
         } else {
-            self.batch as usize * self.samples as usize
+            self.batch as usize * (self.s_end - self.s_begin) as usize
+        }
+    }
+
+    /// The launch of the first phase of the two-phase mean: samples `s_begin .. s_end`
+    /// solved into rows of their own, without the mean.
+    pub fn sample_rows(&self, s_begin: u32, s_end: u32) -> Self {
+        ForwardParams {
+            mean: 0,
+            s_begin,
+            s_end,
+            ..*self
         }
     }
 }
@@ -290,7 +309,7 @@ mod tests {
     #[test]
     fn layouts_match_the_kernels() {
         assert_eq!(std::mem::size_of::<NoiseParams>(), 10 * 4);
-        assert_eq!(std::mem::size_of::<ForwardParams>(), 11 * 4);
+        assert_eq!(std::mem::size_of::<ForwardParams>(), 13 * 4);
         assert_eq!(std::mem::size_of::<BackwardParams>(), 17 * 4);
     }
 

@@ -59,3 +59,8 @@ extern "C" void emu_backward_sum(BackwardParams p, u32 d_begin, u32 d_end,
     imle_backward_sum(p, d_begin, d_end, row_lambda, differences, gradient);
   });
 }
+
+extern "C" void emu_mean_rows(ForwardParams p, const float* rows, float* out, u32 grid,
+                              u32 block) {
+  emu_launch(grid, block, 0, [&] { imle_mean_rows(p, rows, out); });
+}

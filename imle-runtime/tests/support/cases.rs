@@ -227,6 +227,16 @@ pub fn all_cases() -> Vec<Case> {
             40,
         ),
         Case::new(
+            "Gumbel, S = 5, mean",
+            base(Noise::Gumbel)
+                .with_samples(5)
+                .unwrap()
+                .with_reduce(Reduce::Mean),
+            top(3),
+            2,
+            30,
+        ),
+        Case::new(
             "Gaussian, minimise, scaled, alpha, taus",
             base(Noise::Gaussian)
                 .with_sense(Sense::Minimize)
