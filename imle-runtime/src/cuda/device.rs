@@ -2,8 +2,8 @@
 //! caching, the I-MLE op for CUDA tensors, and noise tensors drawn on the GPU.
 
 use super::params::{
-    BackwardParams, ForwardParams, NoiseParams, SELECT_THREADS, check_sizes, dynamic_shared_bytes,
-    grid,
+    BackwardParams, ForwardParams, MAX_GRID, NoiseParams, SELECT_THREADS, check_sizes,
+    dynamic_shared_bytes, grid,
 };
 use super::{KERNELS, NVRTC_OPTIONS};
 use crate::config::{ImleConfig, Target};
@@ -14,7 +14,7 @@ use crate::solver::DeviceKernel;
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::sys::CUdevice_attribute;
 use candle_core::cuda_backend::cudarc::driver::{
-    CudaSlice, CudaView, DeviceRepr, LaunchConfig, PushKernelArg,
+    CudaSlice, CudaView, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg,
 };
 use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use candle_core::cuda_backend::{CudaDevice, CudaStorage, WrapErr};
@@ -119,6 +119,26 @@ fn check_inputs(device: &CudaDevice, bad: &CudaSlice<u32>) -> Result<()> {
     )))
 }
 
+/// A launch of a selection kernel over `units` rows or instances of `n` elements.
+fn selection(units: usize, n: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (grid(units), 1, 1),
+        block_dim: (SELECT_THREADS, 1, 1),
+        shared_mem_bytes: dynamic_shared_bytes(n),
+    }
+}
+
+/// A launch of an element-wise kernel with (at least) one thread per item; the kernels loop
+/// over the rest when the grid is capped.
+fn elementwise(items: usize) -> LaunchConfig {
+    let blocks = items.div_ceil(ELEMENTWISE_THREADS as usize);
+    LaunchConfig {
+        grid_dim: (blocks.clamp(1, MAX_GRID as usize) as u32, 1, 1),
+        block_dim: (ELEMENTWISE_THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
 /// Allocates `len` floats that the kernel about to run writes completely.
 fn output(device: &CudaDevice, len: usize) -> Result<CudaSlice<f32>> {
     // SAFETY: every caller launches a kernel that writes all `len` elements before anything
@@ -146,11 +166,7 @@ fn forward(
         None => launch.arg(&null),
     };
     launch.arg(&mut out).arg(&mut bad);
-    let config = LaunchConfig {
-        grid_dim: (grid(params.units()), 1, 1),
-        block_dim: (SELECT_THREADS, 1, 1),
-        shared_mem_bytes: dynamic_shared_bytes(n),
-    };
+    let config = selection(params.units(), n);
     // SAFETY: the arguments match `imle_forward`'s signature, and the buffers have the sizes
     // the params describe (θ: batch·n, explicit noise: batch·draws·n, out: units·n, bad: 1).
     unsafe { launch.launch(config) }.w()?;
@@ -179,14 +195,7 @@ fn mean_in_two_phases(
         let rows = forward(device, noise, rows_params, theta, explicit_noise)?;
         let mut launch = func.builder();
         launch.arg(&rows_params).arg(&rows).arg(&mut out);
-        let blocks = (batch * n)
-            .div_ceil(ELEMENTWISE_THREADS as usize)
-            .clamp(1, super::params::MAX_GRID as usize) as u32;
-        let config = LaunchConfig {
-            grid_dim: (blocks, 1, 1),
-            block_dim: (ELEMENTWISE_THREADS, 1, 1),
-            shared_mem_bytes: 0,
-        };
+        let config = elementwise(batch * n);
         // SAFETY: the arguments match `imle_mean_rows`; `rows` holds the chunk's solutions,
         // `out` batch·n floats (all written by the first chunk).
         unsafe { launch.launch(config) }.w()?;
@@ -421,6 +430,28 @@ struct BackwardRun<'a> {
 }
 
 impl BackwardRun<'_> {
+    /// Pushes the inputs both backward kernels take in this order: θ, z, g, the λ rows and
+    /// the explicit noise (null pointers for the missing ones).
+    fn push_inputs<'a>(
+        &self,
+        launch: &mut LaunchArgs<'a>,
+        noise: Option<&'a CudaView<'_, f32>>,
+        null: &'a u64,
+    ) where
+        Self: 'a,
+    {
+        let (theta, z, grad) = (self.theta, self.z, self.grad);
+        launch.arg(theta).arg(z).arg(grad);
+        match self.row_lambda {
+            Some(lambdas) => launch.arg(lambdas),
+            None => launch.arg(null),
+        };
+        match noise {
+            Some(noise) => launch.arg(noise),
+            None => launch.arg(null),
+        };
+    }
+
     /// `imle_backward`: one block per instance.
     fn one_pass(&mut self, noise: Option<&CudaView<'_, f32>>) -> Result<()> {
         let ptx = ptx(self.device)?;
@@ -429,31 +460,15 @@ impl BackwardRun<'_> {
             .get_or_load_custom_func("imle_backward", MODULE, &ptx)?;
         let null = 0u64;
         let mut launch = func.builder();
-        launch
-            .arg(&self.noise)
-            .arg(&self.params)
-            .arg(self.theta)
-            .arg(self.z)
-            .arg(self.grad);
-        match self.row_lambda {
-            Some(lambdas) => launch.arg(lambdas),
-            None => launch.arg(&null),
-        };
-        match noise {
-            Some(noise) => launch.arg(noise),
-            None => launch.arg(&null),
-        };
+        launch.arg(&self.noise).arg(&self.params);
+        self.push_inputs(&mut launch, noise, &null);
         launch.arg(&mut *self.gradient);
         match self.nonzeros.as_deref_mut() {
             Some(count) => launch.arg(count),
             None => launch.arg(&null),
         };
         launch.arg(&mut *self.bad);
-        let config = LaunchConfig {
-            grid_dim: (grid(self.params.batch as usize), 1, 1),
-            block_dim: (SELECT_THREADS, 1, 1),
-            shared_mem_bytes: dynamic_shared_bytes(self.params.n as usize),
-        };
+        let config = selection(self.params.batch as usize, self.params.n as usize);
         // SAFETY: the arguments match `imle_backward`'s signature; θ is batch·n, z the
         // forward output, g grad_rows·n, the λ rows grad_rows, the explicit noise
         // batch·draws·n, the gradient batch·n, the count and `bad` one u32 each.
@@ -487,18 +502,8 @@ impl BackwardRun<'_> {
                 .arg(&self.noise)
                 .arg(&self.params)
                 .arg(&d_begin)
-                .arg(&d_end)
-                .arg(self.theta)
-                .arg(self.z)
-                .arg(self.grad);
-            match self.row_lambda {
-                Some(lambdas) => launch.arg(lambdas),
-                None => launch.arg(&null),
-            };
-            match noise {
-                Some(noise) => launch.arg(noise),
-                None => launch.arg(&null),
-            };
+                .arg(&d_end);
+            self.push_inputs(&mut launch, noise, &null);
             launch.arg(&mut differences);
             match self.nonzeros.as_deref_mut() {
                 Some(count) => launch.arg(count),
@@ -506,11 +511,7 @@ impl BackwardRun<'_> {
             };
             launch.arg(&mut *self.bad);
             let units = batch * (d_end - d_begin) as usize;
-            let config = LaunchConfig {
-                grid_dim: (grid(units), 1, 1),
-                block_dim: (SELECT_THREADS, 1, 1),
-                shared_mem_bytes: dynamic_shared_bytes(n),
-            };
+            let config = selection(units, n);
             // SAFETY: as for `one_pass`; `differences` holds the chunk's units · n bytes.
             unsafe { launch.launch(config) }.w()?;
 
@@ -521,14 +522,7 @@ impl BackwardRun<'_> {
                 None => launch.arg(&null),
             };
             launch.arg(&differences).arg(&mut *self.gradient);
-            let blocks = (batch * n)
-                .div_ceil(ELEMENTWISE_THREADS as usize)
-                .clamp(1, super::params::MAX_GRID as usize) as u32;
-            let config = LaunchConfig {
-                grid_dim: (blocks, 1, 1),
-                block_dim: (ELEMENTWISE_THREADS, 1, 1),
-                shared_mem_bytes: 0,
-            };
+            let config = elementwise(batch * n);
             // SAFETY: the arguments match `imle_backward_sum`; the gradient is batch·n.
             unsafe { launch.launch(config) }.w()?;
         }
@@ -558,11 +552,7 @@ fn row_lambdas(
         .arg(&per_instance)
         .arg(&beta)
         .arg(&mut out);
-    let config = LaunchConfig {
-        grid_dim: ((grad_rows as u32).div_ceil(ELEMENTWISE_THREADS), 1, 1),
-        block_dim: (ELEMENTWISE_THREADS, 1, 1),
-        shared_mem_bytes: 0,
-    };
+    let config = elementwise(grad_rows);
     // SAFETY: the arguments match `imle_row_lambdas`; θ is batch·n, g and out grad_rows rows.
     unsafe { launch.launch(config) }.w()?;
     Ok(out)
@@ -591,15 +581,7 @@ pub(crate) fn noise_tensor(
         .arg(&draws32)
         .arg(&rows64)
         .arg(&mut out);
-    let quads = rows * n.div_ceil(4);
-    let blocks = quads
-        .div_ceil(ELEMENTWISE_THREADS as usize)
-        .clamp(1, super::params::MAX_GRID as usize) as u32;
-    let config = LaunchConfig {
-        grid_dim: (blocks, 1, 1),
-        block_dim: (ELEMENTWISE_THREADS, 1, 1),
-        shared_mem_bytes: 0,
-    };
+    let config = elementwise(rows * n.div_ceil(4));
     // SAFETY: the arguments match `imle_noise`; out holds rows·n floats.
     unsafe { launch.launch(config) }.w()?;
     Ok(tensor_from(out, device, shape))
