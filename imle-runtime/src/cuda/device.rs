@@ -2,8 +2,8 @@
 //! caching, the I-MLE op for CUDA tensors, and noise tensors drawn on the GPU.
 
 use super::params::{
-    BackwardParams, ForwardParams, MAX_GRID, NoiseParams, SELECT_THREADS, check_sizes,
-    dynamic_shared_bytes, grid,
+    BackwardParams, ForwardParams, KEYS_RECOMPUTED, KEYS_SCRATCH, MAX_GRID, NoiseParams,
+    SCRATCH_BUDGET, SELECT_THREADS, check_sizes, dynamic_shared_bytes, grid, key_words,
 };
 use super::{KERNELS, NVRTC_OPTIONS};
 use crate::config::{ImleConfig, Target};
@@ -119,12 +119,63 @@ fn check_inputs(device: &CudaDevice, bad: &CudaSlice<u32>) -> Result<()> {
     )))
 }
 
-/// A launch of a selection kernel over `units` rows or instances of `n` elements.
-fn selection(units: usize, n: usize) -> LaunchConfig {
+/// A launch of a selection kernel: `blocks` blocks, whose keys live where `keys` says.
+fn selection(blocks: u32, keys: u32, n: usize) -> LaunchConfig {
     LaunchConfig {
-        grid_dim: (grid(units), 1, 1),
+        grid_dim: (blocks, 1, 1),
         block_dim: (SELECT_THREADS, 1, 1),
-        shared_mem_bytes: dynamic_shared_bytes(n),
+        shared_mem_bytes: dynamic_shared_bytes(keys, n),
+    }
+}
+
+/// The streaming multiprocessors of the device.
+fn sm_count(device: &CudaDevice) -> Result<usize> {
+    let sms = device
+        .cuda_stream()
+        .context()
+        .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+        .w()?;
+    Ok(sms.max(1) as usize)
+}
+
+/// Where the selections of a launch keep their keys, the launch's shape, and its scratch.
+struct KeyPlan {
+    keys: u32,
+    config: LaunchConfig,
+    scratch: Option<CudaSlice<u32>>,
+}
+
+impl KeyPlan {
+    /// For a launch over `units` rows (or instances) of `n` elements whose keys default to
+    /// `keys`: rows too long for shared memory get a region of a global scratch buffer per
+    /// block, unless that would exceed [`SCRATCH_BUDGET`]; the grid is then capped at
+    /// `blocks_per_sm` blocks per SM (what fits at once), so the scratch stays small.
+    fn new(
+        device: &CudaDevice,
+        keys: u32,
+        units: usize,
+        n: usize,
+        blocks_per_sm: usize,
+    ) -> Result<Self> {
+        if keys == KEYS_RECOMPUTED {
+            let blocks = units.clamp(1, blocks_per_sm * sm_count(device)?);
+            let words = blocks * key_words(n);
+            if words * 4 <= SCRATCH_BUDGET {
+                // SAFETY: a selection writes the keys of its region before reading them, and
+                // the backward clears its bits of the plus solution before setting them.
+                let scratch = unsafe { device.alloc::<u32>(words) }?;
+                return Ok(KeyPlan {
+                    keys: KEYS_SCRATCH,
+                    config: selection(blocks as u32, KEYS_SCRATCH, n),
+                    scratch: Some(scratch),
+                });
+            }
+        }
+        Ok(KeyPlan {
+            keys,
+            config: selection(grid(units), keys, n),
+            scratch: None,
+        })
     }
 }
 
@@ -157,6 +208,12 @@ fn forward(
     let n = params.n as usize;
     let mut out = output(device, params.units() * n)?;
     let mut bad = device.alloc_zeros::<u32>(1)?;
+    // About 60 registers a thread: four blocks of 256 fit on an SM.
+    let mut plan = KeyPlan::new(device, params.keys, params.units(), n, 4)?;
+    let params = ForwardParams {
+        keys: plan.keys,
+        ..params
+    };
     let func = device.get_or_load_custom_func("imle_forward", MODULE, &ptx(device)?)?;
     let null = 0u64;
     let mut launch = func.builder();
@@ -165,8 +222,12 @@ fn forward(
         Some(noise) => launch.arg(noise),
         None => launch.arg(&null),
     };
+    match plan.scratch.as_mut() {
+        Some(scratch) => launch.arg(scratch),
+        None => launch.arg(&null),
+    };
     launch.arg(&mut out).arg(&mut bad);
-    let config = selection(params.units(), n);
+    let config = plan.config;
     // SAFETY: the arguments match `imle_forward`'s signature, and the buffers have the sizes
     // the params describe (θ: batch·n, explicit noise: batch·draws·n, out: units·n, bad: 1).
     unsafe { launch.launch(config) }.w()?;
@@ -403,12 +464,7 @@ fn one_pass_fills_the_gpu(device: &CudaDevice, batch: usize, per_instance: u32) 
     if per_instance == 1 {
         return Ok(true);
     }
-    let sms = device
-        .cuda_stream()
-        .context()
-        .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
-        .w()?;
-    Ok(batch >= 2 * sms.max(1) as usize)
+    Ok(batch >= 2 * sm_count(device)?)
 }
 
 /// The two-phase backward keeps the differences of at most this many bytes of (instance,
@@ -458,20 +514,32 @@ impl BackwardRun<'_> {
         let func = self
             .device
             .get_or_load_custom_func("imle_backward", MODULE, &ptx)?;
+        // About 90 registers a thread: two blocks of 256 fit on an SM.
+        let (batch, n) = (self.params.batch as usize, self.params.n as usize);
+        let mut plan = KeyPlan::new(self.device, self.params.keys, batch, n, 2)?;
+        let params = BackwardParams {
+            keys: plan.keys,
+            ..self.params
+        };
         let null = 0u64;
         let mut launch = func.builder();
-        launch.arg(&self.noise).arg(&self.params);
+        launch.arg(&self.noise).arg(&params);
         self.push_inputs(&mut launch, noise, &null);
+        match plan.scratch.as_mut() {
+            Some(scratch) => launch.arg(scratch),
+            None => launch.arg(&null),
+        };
         launch.arg(&mut *self.gradient);
         match self.nonzeros.as_deref_mut() {
             Some(count) => launch.arg(count),
             None => launch.arg(&null),
         };
         launch.arg(&mut *self.bad);
-        let config = selection(self.params.batch as usize, self.params.n as usize);
+        let config = plan.config;
         // SAFETY: the arguments match `imle_backward`'s signature; θ is batch·n, z the
         // forward output, g grad_rows·n, the λ rows grad_rows, the explicit noise
-        // batch·draws·n, the gradient batch·n, the count and `bad` one u32 each.
+        // batch·draws·n, the scratch a region per block, the gradient batch·n, the count and
+        // `bad` one u32 each.
         unsafe { launch.launch(config) }.w()?;
         Ok(())
     }
@@ -487,6 +555,11 @@ impl BackwardRun<'_> {
         // SAFETY: imle_backward_rows writes every byte of the chunk's rows before
         // imle_backward_sum reads them.
         let mut differences = unsafe { self.device.alloc::<i8>(batch * chunk as usize * n) }?;
+        let mut plan = KeyPlan::new(self.device, self.params.keys, batch * chunk as usize, n, 2)?;
+        let params = BackwardParams {
+            keys: plan.keys,
+            ..self.params
+        };
         let ptx = ptx(self.device)?;
         let rows = self
             .device
@@ -500,18 +573,21 @@ impl BackwardRun<'_> {
             let mut launch = rows.builder();
             launch
                 .arg(&self.noise)
-                .arg(&self.params)
+                .arg(&params)
                 .arg(&d_begin)
                 .arg(&d_end);
             self.push_inputs(&mut launch, noise, &null);
+            match plan.scratch.as_mut() {
+                Some(scratch) => launch.arg(scratch),
+                None => launch.arg(&null),
+            };
             launch.arg(&mut differences);
             match self.nonzeros.as_deref_mut() {
                 Some(count) => launch.arg(count),
                 None => launch.arg(&null),
             };
             launch.arg(&mut *self.bad);
-            let units = batch * (d_end - d_begin) as usize;
-            let config = selection(units, n);
+            let config = plan.config;
             // SAFETY: as for `one_pass`; `differences` holds the chunk's units · n bytes.
             unsafe { launch.launch(config) }.w()?;
 

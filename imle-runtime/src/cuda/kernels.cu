@@ -501,7 +501,25 @@ __device__ Cut imle_select(const Keys& keys, u32 n, u32 k, SelectShared& sh) {
   return cut;
 }
 
-// Fills the shared key cache with the keys of `in`.
+// Where a selection keeps its keys (the `keys` field of the params): recomputed from theta,
+// g and the noise at every pass; in shared memory (rows of up to CACHE_MAX_N elements); or in
+// a region of a global scratch buffer per block (longer rows), `imle_key_words(n)` words each.
+#define IMLE_KEYS_RECOMPUTED 0u
+#define IMLE_KEYS_SHARED 1u
+#define IMLE_KEYS_SCRATCH 2u
+
+// Words of a block's key region: the keys (rounded up to a multiple of 4, so what follows is
+// 16-byte aligned) and the backward's bits of the plus solution.
+__device__ __forceinline__ u64 imle_key_words(u32 n) { return ((n + 3u) & ~3u) + (n + 31u) / 32u; }
+
+// This block's key region, or null when keys are recomputed.
+__device__ __forceinline__ u32* imle_key_region(u32 keys, u32* shared, u32* scratch, u32 n) {
+  if (keys == IMLE_KEYS_SHARED) return shared;
+  if (keys == IMLE_KEYS_SCRATCH) return scratch + (u64)blockIdx.x * imle_key_words(n);
+  return 0;
+}
+
+// Fills the key cache (shared or scratch) with the keys of `in`.
 __device__ void imle_fill_cache(const NoiseParams& np, const RowInput& in, u32 n, bool zero_equal,
                                 u32* cache) {
   const u32 quads = (n + 3u) / 4u;
@@ -513,10 +531,11 @@ __device__ void imle_fill_cache(const NoiseParams& np, const RowInput& in, u32 n
   __syncthreads();
 }
 
-// Selects the top k of `in`: the cut, with the keys in `cache` when `cached`.
+// Selects the top k of `in`: the cut, with the keys in `cache`, or recomputed at every pass
+// when `cache` is null.
 __device__ Cut imle_select_row(const NoiseParams& np, const RowInput& in, u32 n, u32 k,
-                               bool zero_equal, bool cached, u32* cache, SelectShared& sh) {
-  if (cached) {
+                               bool zero_equal, u32* cache, SelectShared& sh) {
+  if (cache) {
     imle_fill_cache(np, in, n, zero_equal, cache);
     CachedKeys keys;
     keys.keys = cache;
@@ -540,14 +559,18 @@ struct ForwardParams {
   u32 draws;           // rows of explicit noise per instance (S * M)
   float tau;           // sign * tau
   float inv_samples;   // 1 / S, for the mean
-  u32 noisy, zero_equal, cached, mean;
+  u32 noisy, zero_equal;
+  u32 keys;            // where a selection keeps its keys: IMLE_KEYS_*
+  u32 mean;
   u32 s_begin, s_end;  // the samples of this launch (all: 0, S)
 };
 
 extern "C" __global__ void imle_forward(NoiseParams np, ForwardParams p, const float* theta,
-                                        const float* explicit_noise, float* out, u32* bad) {
+                                        const float* explicit_noise, u32* scratch, float* out,
+                                        u32* bad) {
   __shared__ SelectShared sh;
-  IMLE_DYNAMIC_SHARED(u32, cache);
+  IMLE_DYNAMIC_SHARED(u32, shared_keys);
+  u32* cache = imle_key_region(p.keys, shared_keys, scratch, p.n);
   // Without the mean, a unit is an (instance, sample) row, and out has the launch's rows
   // b * (s_end - s_begin) + (s - s_begin); with it, a unit is an instance.
   const u32 chunk = p.s_end - p.s_begin;
@@ -570,8 +593,7 @@ extern "C" __global__ void imle_forward(NoiseParams np, ForwardParams p, const f
       in.stream = s;
       in.noisy = p.noisy != 0u;
       in.bad = bad;
-      const Cut cut = imle_select_row(np, in, p.n, p.k, p.zero_equal != 0u, p.cached != 0u,
-                                      cache, sh);
+      const Cut cut = imle_select_row(np, in, p.n, p.k, p.zero_equal != 0u, cache, sh);
       ComputedKeys computed;
       computed.np = &np;
       computed.in = in;
@@ -579,7 +601,7 @@ extern "C" __global__ void imle_forward(NoiseParams np, ForwardParams p, const f
       computed.zero_equal = p.zero_equal != 0u;
       for (u32 q = threadIdx.x; q < quads; q += IMLE_THREADS) {
         u32 kq[4];
-        const u32 valid = p.cached ? CachedKeys{cache, p.n}.quad(q, kq) : computed.quad(q, kq);
+        const u32 valid = cache ? CachedKeys{cache, p.n}.quad(q, kq) : computed.quad(q, kq);
         for (u32 j = 0; j < valid; ++j) {
           const u32 e = 4u * q + j;
           const float chosen = imle_selected(cut, kq[j], e) ? 1.0f : 0.0f;
@@ -630,7 +652,9 @@ struct BackwardParams {
   float tau;              // sign * tau (the forward's)
   float target_tau;       // sign * tau'
   float lambda;           // used when row_lambda is null
-  u32 noisy, zero_equal, cached, symmetric, scale_by_lambda;
+  u32 noisy, zero_equal;
+  u32 keys;               // where a selection keeps its keys: IMLE_KEYS_*
+  u32 symmetric, scale_by_lambda;
   u32 plus_from_output;   // z holds the per-sample forward solutions (rows b * S + s)
 };
 
@@ -693,8 +717,8 @@ __device__ u32 imle_backward_draw(const NoiseParams& np, const BackwardParams& p
   Cut plus_cut;
   plus_cut.prefix = plus_cut.mask = plus_cut.last_tie = 0u;
   if (!plus_read) {
-    plus_cut = imle_select_row(np, plus, p.n, p.k, zero_equal, p.cached != 0u, cache, sh);
-    if (p.cached) {
+    plus_cut = imle_select_row(np, plus, p.n, p.k, zero_equal, cache, sh);
+    if (cache) {
       // Keep the plus solution as bits: the cache is about to hold the minus keys.
       const u32 words = (p.n + 31u) / 32u;
       for (u32 i = threadIdx.x; i < words; i += IMLE_THREADS) plus_bits[i] = 0u;
@@ -711,7 +735,7 @@ __device__ u32 imle_backward_draw(const NoiseParams& np, const BackwardParams& p
     }
   }
   const Cut minus_cut =
-      imle_select_row(np, minus, p.n, p.k, zero_equal, p.cached != 0u, cache, sh);
+      imle_select_row(np, minus, p.n, p.k, zero_equal, cache, sh);
 
   ComputedKeys plus_keys;
   plus_keys.np = &np;
@@ -723,14 +747,14 @@ __device__ u32 imle_backward_draw(const NoiseParams& np, const BackwardParams& p
   u32 nonzeros = 0u;
   for (u32 q = threadIdx.x; q < quads; q += IMLE_THREADS) {
     u32 km[4], kp[4];
-    const u32 valid = p.cached ? CachedKeys{cache, p.n}.quad(q, km) : minus_keys.quad(q, km);
-    if (!plus_read && !p.cached) plus_keys.quad(q, kp);
+    const u32 valid = cache ? CachedKeys{cache, p.n}.quad(q, km) : minus_keys.quad(q, km);
+    if (!plus_read && !cache) plus_keys.quad(q, kp);
     for (u32 j = 0; j < valid; ++j) {
       const u32 e = 4u * q + j;
       float plus_value;
       if (plus_read) {
         plus_value = plus_z[e];
-      } else if (p.cached) {
+      } else if (cache) {
         plus_value = (plus_bits[e >> 5] >> (e & 31u)) & 1u ? 1.0f : 0.0f;
       } else {
         plus_value = imle_selected(plus_cut, kp[j], e) ? 1.0f : 0.0f;
@@ -772,9 +796,11 @@ struct Accumulate {
 extern "C" __global__ void imle_backward(NoiseParams np, BackwardParams p, const float* theta,
                                          const float* z, const float* grad,
                                          const float* row_lambda, const float* explicit_noise,
-                                         float* gradient, u32* nonzeros, u32* bad) {
+                                         u32* scratch, float* gradient, u32* nonzeros,
+                                         u32* bad) {
   __shared__ SelectShared sh;
-  IMLE_DYNAMIC_SHARED(u32, cache);
+  IMLE_DYNAMIC_SHARED(u32, shared_keys);
+  u32* cache = imle_key_region(p.keys, shared_keys, scratch, p.n);
   for (u32 b = blockIdx.x; b < p.batch; b += gridDim.x) {
     u32 my_nonzeros = 0u;
     for (u32 d = 0; d < p.draws; ++d) {
@@ -802,10 +828,11 @@ struct StoreDifference {
 extern "C" __global__ void imle_backward_rows(NoiseParams np, BackwardParams p, u32 d_begin,
                                               u32 d_end, const float* theta, const float* z,
                                               const float* grad, const float* row_lambda,
-                                              const float* explicit_noise,
+                                              const float* explicit_noise, u32* scratch,
                                               signed char* differences, u32* nonzeros, u32* bad) {
   __shared__ SelectShared sh;
-  IMLE_DYNAMIC_SHARED(u32, cache);
+  IMLE_DYNAMIC_SHARED(u32, shared_keys);
+  u32* cache = imle_key_region(p.keys, shared_keys, scratch, p.n);
   const u32 chunk = d_end - d_begin;
   const u32 units = p.batch * chunk;
   for (u32 unit = blockIdx.x; unit < units; unit += gridDim.x) {

@@ -6,7 +6,9 @@
 //!
 //! * **forward**: one thread block per (instance, sample) row computes `θ + σ·τ·ε` with the
 //!   noise drawn in registers from the same Philox counters as the CPU path (ε is never
-//!   written to memory) and selects the top k by a radix select in shared memory. The mean
+//!   written to memory) and selects the top k by a radix select over the keys of θ + σ·τ·ε,
+//!   kept in shared memory (rows up to 8192 elements) or in a global scratch region per
+//!   block (longer rows; beyond a 512 MiB budget they are recomputed at every pass). The mean
 //!   over samples (`Reduce::Mean`) is taken by one block per instance, or, for fewer
 //!   instances than twice the GPU's SMs, by a second kernel over the samples' solutions;
 //! * **backward**: one block per instance walks its draws in order, regenerates the same ε,

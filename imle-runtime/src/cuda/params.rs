@@ -10,10 +10,21 @@ use crate::solver::DeviceKernel;
 pub const SELECT_THREADS: u32 = 256;
 
 /// Rows of at most this many elements keep their keys in shared memory during a selection;
-/// longer rows recompute them (θ, g and the noise) at every radix pass. The keys and the
-/// backward's bit mask, `(8192 + 256) · 4` bytes, plus the 8.1 KiB of static shared memory,
-/// stay under the 48 KiB a kernel gets without opting in.
+/// longer rows keep them in a global scratch region per block, or, beyond
+/// [`SCRATCH_BUDGET`], recompute them (θ, g and the noise) at every radix pass. The keys and
+/// the backward's bit mask, `(8192 + 256) · 4` bytes, plus the 8.1 KiB of static shared
+/// memory, stay under the 48 KiB a kernel gets without opting in.
 pub const CACHE_MAX_N: u32 = 8192;
+
+/// `keys` of the params: keys recomputed at every pass of a selection.
+pub const KEYS_RECOMPUTED: u32 = 0;
+/// `keys` of the params: keys in shared memory.
+pub const KEYS_SHARED: u32 = 1;
+/// `keys` of the params: keys in the block's region of a global scratch buffer.
+pub const KEYS_SCRATCH: u32 = 2;
+
+/// The most global scratch memory a launch may take for keys, in bytes.
+pub const SCRATCH_BUDGET: usize = 512 << 20;
 
 /// The longest instance the kernels take: element indices, quads (4 elements) and their
 /// bounds stay in 32 bits with room to spare.
@@ -114,8 +125,9 @@ pub struct ForwardParams {
     pub noisy: u32,
     /// −0 and +0 tie (argmax) rather than −0 < +0 (top-k).
     pub zero_equal: u32,
-    /// Keys kept in shared memory ([`CACHE_MAX_N`]).
-    pub cached: u32,
+    /// Where selections keep their keys: [`KEYS_SHARED`], [`KEYS_SCRATCH`] or
+    /// [`KEYS_RECOMPUTED`].
+    pub keys: u32,
     /// Output the mean over the samples ([`Reduce::Mean`]).
     pub mean: u32,
     /// The first sample of the launch.
@@ -154,8 +166,8 @@ pub struct BackwardParams {
     pub noisy: u32,
     /// −0 and +0 tie.
     pub zero_equal: u32,
-    /// Keys kept in shared memory.
-    pub cached: u32,
+    /// Where selections keep their keys (`KEYS_*`).
+    pub keys: u32,
     /// Central difference.
     pub symmetric: u32,
     /// Divide the gradient by λ.
@@ -172,16 +184,27 @@ fn selection(kernel: DeviceKernel) -> (u32, u32) {
     }
 }
 
-/// Whether rows of `n` elements keep their keys in shared memory.
-pub fn cached(n: usize) -> bool {
-    n <= CACHE_MAX_N as usize
+/// Where rows of `n` elements keep their keys by default: shared memory if they fit, else
+/// recomputed (the launch code moves long rows to [`KEYS_SCRATCH`] when the scratch fits).
+pub fn default_keys(n: usize) -> u32 {
+    if n <= CACHE_MAX_N as usize {
+        KEYS_SHARED
+    } else {
+        KEYS_RECOMPUTED
+    }
 }
 
-/// Dynamic shared memory of a selection launch, in bytes: the keys (rounded up to a multiple
-/// of 4) and the backward's bit mask, when cached.
-pub fn dynamic_shared_bytes(n: usize) -> u32 {
-    if cached(n) {
-        ((n.next_multiple_of(4) + n.div_ceil(32)) * 4) as u32
+/// Words (u32) of one block's key region: the keys, rounded up to a multiple of 4, and the
+/// backward's bits of the plus solution (`imle_key_words` in kernels.cu).
+pub fn key_words(n: usize) -> usize {
+    n.next_multiple_of(4) + n.div_ceil(32)
+}
+
+/// Dynamic shared memory of a selection launch, in bytes: the key region when the keys live
+/// in shared memory, else none.
+pub fn dynamic_shared_bytes(keys: u32, n: usize) -> u32 {
+    if keys == KEYS_SHARED {
+        (key_words(n) * 4) as u32
     } else {
         0
     }
@@ -214,7 +237,7 @@ impl ForwardParams {
             inv_samples: 1.0 / samples as f32,
             noisy: u32::from(explicit_noise || config.noise != Noise::None),
             zero_equal,
-            cached: u32::from(cached(n)),
+            keys: default_keys(n),
             mean: u32::from(config.reduce == Reduce::Mean && samples > 1),
             s_begin: 0,
             s_end: samples,
@@ -234,7 +257,7 @@ impl ForwardParams {
             inv_samples: 1.0,
             noisy: 0,
             zero_equal,
-            cached: u32::from(cached(n)),
+            keys: default_keys(n),
             mean: 0,
             s_begin: 0,
             s_end: 1,
@@ -291,7 +314,7 @@ impl BackwardParams {
             lambda,
             noisy: u32::from(explicit_noise || config.noise != Noise::None),
             zero_equal,
-            cached: u32::from(cached(n)),
+            keys: default_keys(n),
             symmetric: u32::from(config.symmetric),
             scale_by_lambda: u32::from(config.scale_by_lambda),
             // With Reduce::Mean the output is the mean; the samples are solved again.
@@ -323,7 +346,10 @@ mod tests {
     #[test]
     fn shared_memory_fits_without_opt_in() {
         let static_bytes = (8 * 256 + 8 + 6) * 4; // SelectShared in kernels.cu
-        assert!(dynamic_shared_bytes(CACHE_MAX_N as usize) + static_bytes <= 48 * 1024);
-        assert_eq!(dynamic_shared_bytes(CACHE_MAX_N as usize + 1), 0);
+        let n = CACHE_MAX_N as usize;
+        assert_eq!(default_keys(n), KEYS_SHARED);
+        assert!(dynamic_shared_bytes(KEYS_SHARED, n) + static_bytes <= 48 * 1024);
+        assert_eq!(default_keys(n + 1), KEYS_RECOMPUTED);
+        assert_eq!(dynamic_shared_bytes(KEYS_SCRATCH, n + 1), 0);
     }
 }

@@ -9,18 +9,19 @@ extern "C" void emu_noise(NoiseParams p, u32 n, u32 draws, u64 rows, float* out,
 }
 
 extern "C" void emu_forward(NoiseParams np, ForwardParams p, const float* theta,
-                            const float* explicit_noise, float* out, u32* bad, u32 grid,
-                            u32 shared_bytes) {
+                            const float* explicit_noise, u32* scratch, float* out, u32* bad,
+                            u32 grid, u32 shared_bytes) {
   emu_launch(grid, IMLE_THREADS, shared_bytes,
-             [&] { imle_forward(np, p, theta, explicit_noise, out, bad); });
+             [&] { imle_forward(np, p, theta, explicit_noise, scratch, out, bad); });
 }
 
 extern "C" void emu_backward(NoiseParams np, BackwardParams p, const float* theta, const float* z,
                              const float* grad, const float* row_lambda,
-                             const float* explicit_noise, float* gradient, u32* nonzeros,
-                             u32* bad, u32 grid, u32 shared_bytes) {
+                             const float* explicit_noise, u32* scratch, float* gradient,
+                             u32* nonzeros, u32* bad, u32 grid, u32 shared_bytes) {
   emu_launch(grid, IMLE_THREADS, shared_bytes, [&] {
-    imle_backward(np, p, theta, z, grad, row_lambda, explicit_noise, gradient, nonzeros, bad);
+    imle_backward(np, p, theta, z, grad, row_lambda, explicit_noise, scratch, gradient, nonzeros,
+                  bad);
   });
 }
 
@@ -44,11 +45,11 @@ extern "C" u32 emu_sizeof_params(u32 which) {
 extern "C" void emu_backward_rows(NoiseParams np, BackwardParams p, u32 d_begin, u32 d_end,
                                   const float* theta, const float* z, const float* grad,
                                   const float* row_lambda, const float* explicit_noise,
-                                  signed char* differences, u32* nonzeros, u32* bad, u32 grid,
-                                  u32 shared_bytes) {
+                                  u32* scratch, signed char* differences, u32* nonzeros, u32* bad,
+                                  u32 grid, u32 shared_bytes) {
   emu_launch(grid, IMLE_THREADS, shared_bytes, [&] {
     imle_backward_rows(np, p, d_begin, d_end, theta, z, grad, row_lambda, explicit_noise,
-                       differences, nonzeros, bad);
+                       scratch, differences, nonzeros, bad);
   });
 }
 
