@@ -4,6 +4,8 @@
 //! ```sh
 //! cargo bench --features cuda --bench cuda              # the table
 //! cargo bench --features cuda --bench cuda -- --json    # plus one JSON object
+//! cargo bench --features cuda --bench cuda -- --cpu --quick   # a dry run of this file's
+//!                                          # logic on the CPU, at 1/16 of the sizes
 //! ```
 //!
 //! Rows: noise for 10^8 elements (Sum-of-Gamma k = 10, s = 10; Gumbel), the top-k layer
@@ -19,11 +21,16 @@ use common::{Table, time, torch_reference};
 use imle::noise::{NoiseKey, noise_tensor};
 use imle::{ImleConfig, ImleLayer, Noise, TopK};
 
-const BATCH: usize = 4096;
 const N: usize = 1000;
 const K: usize = 10;
 const SAMPLES: u32 = 10;
-const NOISE_ROWS: usize = 100_000;
+
+/// The sizes of a run: the issue's, or 1/16 of them for a quick dry run.
+#[derive(Clone, Copy)]
+struct Sizes {
+    batch: usize,
+    noise_rows: usize,
+}
 
 /// Seconds → milliseconds.
 fn ms((median, min): (f64, f64)) -> (f64, f64) {
@@ -35,9 +42,10 @@ fn gb_per_s(bytes: f64, (median, min): (f64, f64)) -> (f64, f64) {
     (bytes / median / 1e9, bytes / min / 1e9)
 }
 
-/// Achievable bandwidth: a device-to-device copy of 1 GiB (read + write), GB/s.
-fn copy_bandwidth(gpu: &Device, table: &mut Table, repeats: usize) -> Result<f64> {
-    let elements = 1 << 28;
+/// Achievable bandwidth: a device-to-device copy of 1 GiB (1/16 of it when quick), read +
+/// write, GB/s.
+fn copy_bandwidth(gpu: &Device, table: &mut Table, repeats: usize, sizes: Sizes) -> Result<f64> {
+    let elements = (1 << 28) * sizes.batch / 4096;
     let source = Tensor::zeros(elements, DType::F32, gpu)?;
     let seconds = time(2, repeats, || {
         let copy = source.copy().unwrap();
@@ -47,35 +55,40 @@ fn copy_bandwidth(gpu: &Device, table: &mut Table, repeats: usize) -> Result<f64
     let rate = gb_per_s(2.0 * 4.0 * elements as f64, seconds);
     table.add(
         "cuda_copy_bandwidth",
-        "device-to-device copy, 1 GiB (read + write)".into(),
+        format!(
+            "device-to-device copy, {} MiB (read + write)",
+            (elements * 4) >> 20
+        ),
         "GB/s",
         rate,
     );
     Ok(rate.1)
 }
 
-fn noise_rows(gpu: &Device, table: &mut Table, repeats: usize) -> Result<()> {
-    let elements = (NOISE_ROWS * N) as f64;
+fn noise_rows(gpu: &Device, table: &mut Table, repeats: usize, sizes: Sizes) -> Result<()> {
+    let elements = (sizes.noise_rows * N) as f64;
     for (key, label, noise) in [
         (
             "cuda_noise_sum_of_gamma_1e8",
-            "SoG noise (k=10, s=10), 10^8 elements",
+            "SoG noise (k=10, s=10)",
             Noise::sum_of_gamma(10.0),
         ),
-        (
-            "cuda_noise_gumbel_1e8",
-            "Gumbel noise, 10^8 elements",
-            Noise::Gumbel,
-        ),
+        ("cuda_noise_gumbel_1e8", "Gumbel noise", Noise::Gumbel),
     ] {
         let mut call = 0;
         let seconds = time(1, repeats, || {
             call += 1;
-            let t = noise_tensor(&noise, NoiseKey::new(1, call), NOISE_ROWS, 1, &[N], gpu).unwrap();
+            let key = NoiseKey::new(1, call);
+            let t = noise_tensor(&noise, key, sizes.noise_rows, 1, &[N], gpu).unwrap();
             gpu.synchronize().unwrap();
             drop(t);
         });
-        table.add(key, label.into(), "ms/call", ms(seconds));
+        table.add(
+            key,
+            format!("{label}, {elements:.0e} elements"),
+            "ms/call",
+            ms(seconds),
+        );
         table.add(
             &format!("{key}_ns_per_element"),
             "  per element".into(),
@@ -86,8 +99,15 @@ fn noise_rows(gpu: &Device, table: &mut Table, repeats: usize) -> Result<()> {
     Ok(())
 }
 
-fn layer_rows(gpu: &Device, table: &mut Table, repeats: usize, bandwidth: f64) -> Result<()> {
-    let theta_bytes = (BATCH * N * 4) as f64;
+fn layer_rows(
+    gpu: &Device,
+    table: &mut Table,
+    repeats: usize,
+    sizes: Sizes,
+    bandwidth: f64,
+) -> Result<()> {
+    let batch = sizes.batch;
+    let theta_bytes = (batch * N * 4) as f64;
     let samples_bytes = theta_bytes * SAMPLES as f64;
     // What the layer itself must read and write at the least. Forward: θ in, z (S rows per
     // instance) out. Backward: θ, z and the incoming gradient in, the gradient out. (The
@@ -102,8 +122,8 @@ fn layer_rows(gpu: &Device, table: &mut Table, repeats: usize, bandwidth: f64) -
             .with_lambda(10.0)?
             .with_samples(SAMPLES)?;
         let layer = ImleLayer::new(TopK::new(K)?, config)?;
-        let theta = Var::randn(0f32, 1.0, (BATCH, N), gpu)?;
-        let weights = Tensor::randn(0f32, 1.0, (BATCH * SAMPLES as usize, N), gpu)?;
+        let theta = Var::randn(0f32, 1.0, (batch, N), gpu)?;
+        let weights = Tensor::randn(0f32, 1.0, (batch * SAMPLES as usize, N), gpu)?;
         let forward = time(2, repeats, || {
             let z = layer.forward(theta.as_tensor()).unwrap();
             gpu.synchronize().unwrap();
@@ -111,7 +131,7 @@ fn layer_rows(gpu: &Device, table: &mut Table, repeats: usize, bandwidth: f64) -
         });
         table.add(
             &format!("cuda_topk_forward_{name}"),
-            format!("top-k forward, B=4096 n=1000 k=10 S=10, {name}"),
+            format!("top-k forward, B={batch} n=1000 k=10 S=10, {name}"),
             "ms/call",
             ms(forward),
         );
@@ -161,16 +181,40 @@ fn layer_rows(gpu: &Device, table: &mut Table, repeats: usize, bandwidth: f64) -
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let json = args.iter().any(|a| a == "--json");
-    let repeats = 9;
-    let gpu = Device::new_cuda(0)?;
-    let name = gpu
-        .as_cuda_device()?
-        .cuda_stream()
-        .context()
-        .name()
-        .unwrap_or_else(|_| "an unnamed CUDA device".into());
+    let on_cpu = args.iter().any(|a| a == "--cpu");
+    let quick = args.iter().any(|a| a == "--quick");
+    let repeats = if quick { 3 } else { 9 };
+    let sizes = if quick {
+        Sizes {
+            batch: 256,
+            noise_rows: 6250,
+        }
+    } else {
+        Sizes {
+            batch: 4096,
+            noise_rows: 100_000,
+        }
+    };
+    let (gpu, name) = if on_cpu {
+        (Device::Cpu, "the CPU (a dry run)".to_string())
+    } else {
+        let gpu = Device::new_cuda(0)?;
+        let name = gpu
+            .as_cuda_device()?
+            .cuda_stream()
+            .context()
+            .name()
+            .unwrap_or_else(|_| "an unnamed CUDA device".into());
+        (gpu, name)
+    };
+    // PyTorch's rows are for the full sizes on the GPU only.
+    let reference = if on_cpu || quick {
+        Default::default()
+    } else {
+        torch_reference(&["--cuda"])
+    };
     let mut table = Table {
-        reference: torch_reference(&["--cuda"]),
+        reference,
         ..Table::default()
     };
     println!("imle CUDA benchmarks on {name}; median and min over {repeats} repeats");
@@ -178,9 +222,9 @@ fn main() -> Result<()> {
         "{:<52} {:>11} {:>11} {:>12}   {:>7}  unit",
         "row", "median", "min", "PyTorch", "speedup"
     );
-    let bandwidth = copy_bandwidth(&gpu, &mut table, repeats)?;
-    noise_rows(&gpu, &mut table, repeats)?;
-    layer_rows(&gpu, &mut table, repeats, bandwidth)?;
+    let bandwidth = copy_bandwidth(&gpu, &mut table, repeats, sizes)?;
+    noise_rows(&gpu, &mut table, repeats, sizes)?;
+    layer_rows(&gpu, &mut table, repeats, sizes, bandwidth)?;
     if json {
         println!("{}", table.json());
     }
