@@ -19,8 +19,9 @@
 //! * [`noise_tensor`](crate::noise::noise_tensor) draws noise tensors on the GPU.
 //!
 //! Every value is computed with the same `f32` operations in the same order as on the CPU, so
-//! the same seed gives the same noise, the same solutions and the same gradients, bit for bit
-//! (the tests compare with zero tolerance).
+//! the same seed gives the same noise, the same solutions and the same gradients, bit for bit.
+//! The tests compare with zero tolerance: `tests/cuda_emulation.rs` runs the kernels on the
+//! CPU under an emulation of thread blocks, `tests/cuda.rs` on a GPU (not yet run on one).
 //!
 //! Any other solver also works on CUDA tensors, at the cost of one host round trip per call:
 //! θ (and in backward the incoming gradient) is copied to the host in one transfer, the
