@@ -21,6 +21,7 @@ use crate::noise::{NoiseKey, fill_instance};
 use crate::solver::Solver;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// State shared by a layer and every op it creates: the call counter that keys the noise and
@@ -167,15 +168,19 @@ impl<S: Solver> ImleOp<S> {
         }
         let scaled_tau = self.config.sense.sign() * self.config.tau;
         let mut z = vec![0.0; batch * samples * n];
-        self.solver.solve_rows(
+        let overflow = InputOverflow::default();
+        let solved = self.solver.solve_rows(
             &self.dims.instance,
             &|row, input| {
                 let theta_b = &theta[(row / samples) * n..][..n];
                 let eps = noise.get(row * n..(row + 1) * n);
                 solver_input(input, theta_b, 1.0, 0.0, &[], scaled_tau, eps);
+                overflow.note(input);
             },
             &mut z,
-        )?;
+        );
+        overflow.check()?;
+        solved?;
         // The per-sample solutions are the output itself, except for Reduce::Mean, where they
         // are kept for the backward pass.
         let (output, shape, samples_kept) = match self.config.reduce {
@@ -265,6 +270,7 @@ impl<S: Solver> ImleOp<S> {
                 Some(&extra_noise[(b * extra_draws + d - samples) * n..][..n])
             }
         };
+        let overflow = InputOverflow::default();
         // Solver input of row (b, d) on the `direction` side of the target: +1 is
         // α·θ + σλg + στ'ε (used by the central difference), -1 is α·θ - σλg + στ'ε.
         let target = |direction: f32, row: usize, input: &mut [f32]| {
@@ -279,35 +285,43 @@ impl<S: Solver> ImleOp<S> {
                 sign * config.target_tau,
                 eps(b, d),
             );
+            overflow.note(input);
         };
         let rows = batch * draws;
         let mut minus = vec![0.0f32; rows * n];
-        self.solver.solve_rows(
+        let solved = self.solver.solve_rows(
             &self.dims.instance,
             &|row, input| target(-1.0, row, input),
             &mut minus,
-        )?;
+        );
+        overflow.check()?;
+        solved?;
         // The other side: MAP(α·θ + σλg + στ'ε) for the central difference; otherwise the
         // forward solutions MAP(θ + στε), saved for m = 0 and solved here for m >= 1.
         let mut plus = Vec::new();
         if config.symmetric {
             plus = vec![0.0f32; rows * n];
-            self.solver.solve_rows(
+            let solved = self.solver.solve_rows(
                 &self.dims.instance,
                 &|row, input| target(1.0, row, input),
                 &mut plus,
-            )?;
+            );
+            overflow.check()?;
+            solved?;
         } else if extra_draws > 0 {
             plus = vec![0.0f32; batch * extra_draws * n];
             let tau = sign * config.tau;
-            self.solver.solve_rows(
+            let solved = self.solver.solve_rows(
                 &self.dims.instance,
                 &|row, input| {
                     let (b, d) = (row / extra_draws, samples + row % extra_draws);
                     solver_input(input, &theta[b * n..][..n], 1.0, 0.0, &[], tau, eps(b, d));
+                    overflow.note(input);
                 },
                 &mut plus,
-            )?;
+            );
+            overflow.check()?;
+            solved?;
         }
         let forward_z = saved.samples.as_deref().unwrap_or(z_out);
         let plus_row = |b: usize, d: usize| -> &[f32] {
@@ -361,6 +375,32 @@ impl<S: Solver> ImleOp<S> {
                 .update_adaptive(nonzeros as f32 / rows as f32, target_density, step);
         }
         Ok(gradient)
+    }
+}
+
+/// The error when a solver input is not finite although θ, g and ε are: the sum overflowed.
+pub(crate) const INPUT_OVERFLOW: &str = "the solver input α·θ + λ·g + τ·ε overflowed to ±inf or \
+     NaN (θ, λ·g or the noise is too large for f32)";
+
+/// Whether any solver input of a pass was not finite. The closures that fill the inputs run
+/// on rayon's workers and cannot return errors, so they note it here (an atomic store only
+/// when it happens, no lock), and the pass reports it after solving.
+#[derive(Default)]
+struct InputOverflow(AtomicBool);
+
+impl InputOverflow {
+    fn note(&self, input: &[f32]) {
+        if !input.iter().all(|x| x.is_finite()) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.0.load(Ordering::Relaxed) {
+            Err(input_error(INPUT_OVERFLOW))
+        } else {
+            Ok(())
+        }
     }
 }
 

@@ -236,4 +236,16 @@ fn bad_input_is_an_error() {
     assert!(err.contains("non-finite"), "{err}");
     let too_many = ImleLayer::new(TopK::new(4).unwrap(), ImleConfig::new(Noise::Gumbel)).unwrap();
     assert!(too_many.forward(&theta).is_err());
+    // Finite θ and g whose solver input overflows: θ − λ·g = 3e38 + 3e38.
+    let top1 = ImleLayer::new(TopK::new(1).unwrap(), ImleConfig::new(Noise::None)).unwrap();
+    let theta = Var::new(&[[3e38f32, 0.0, 1.0]], &gpu).unwrap();
+    let z = top1.forward(&theta).unwrap();
+    let weights = Tensor::new(&[[-3e38f32, 0.0, 0.0]], &gpu).unwrap();
+    let err = (z * weights)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap_err();
+    assert!(err.to_string().contains("overflowed"), "{err}");
 }

@@ -45,7 +45,7 @@ type BackwardFn = unsafe extern "C" fn(
     *const f32,
     *mut u32,
     *mut f32,
-    *mut u32,
+    *mut u64,
     *mut u32,
     u32,
     u32,
@@ -62,7 +62,7 @@ type BackwardRowsFn = unsafe extern "C" fn(
     *const f32,
     *mut u32,
     *mut i8,
-    *mut u32,
+    *mut u64,
     *mut u32,
     u32,
     u32,
@@ -189,10 +189,10 @@ impl Emulated {
         grad: &[f32],
         row_lambda: Option<&[f32]>,
         explicit_noise: Option<&[f32]>,
-    ) -> (Vec<f32>, u32, u32) {
+    ) -> (Vec<f32>, u64, u32) {
         let n = params.n as usize;
         let mut gradient = vec![f32::NAN; params.batch as usize * n];
-        let (mut nonzeros, mut bad) = (0u32, 0u32);
+        let (mut nonzeros, mut bad) = (0u64, 0u32);
         let mut scratch = scratch_for(params.keys, n);
         let run: BackwardFn = self.symbol("emu_backward");
         // SAFETY: the buffers have the sizes the params describe.
@@ -253,10 +253,10 @@ impl Emulated {
         grad: &[f32],
         row_lambda: Option<&[f32]>,
         explicit_noise: Option<&[f32]>,
-    ) -> (Vec<f32>, u32, u32) {
+    ) -> (Vec<f32>, u64, u32) {
         let (batch, n) = (params.batch as usize, params.n as usize);
         let mut gradient = vec![f32::NAN; batch * n];
-        let (mut nonzeros, mut bad) = (0u32, 0u32);
+        let (mut nonzeros, mut bad) = (0u64, 0u32);
         let rows: BackwardRowsFn = self.symbol("emu_backward_rows");
         let sum: BackwardSumFn = self.symbol("emu_backward_sum");
         let lambdas = row_lambda.map_or(std::ptr::null(), <[f32]>::as_ptr);
@@ -520,4 +520,9 @@ fn non_finite_inputs_are_flagged() {
     assert_eq!(bad, 2, "-inf in the incoming gradient");
     let (.., bad) = emu.backward(noise, backward, &theta, &z, &grad, None, None);
     assert_eq!(bad, 3, "both");
+    // Finite inputs whose solver input overflows: θ − λ·g = 3e38 + 3e38 = inf.
+    let huge = [3e38f32, 0.0, 0.0, 0.0, 0.0];
+    let minus_huge = [-3e38f32, 0.0, 0.0, 0.0, 0.0];
+    let (.., bad) = emu.backward(noise, backward, &huge, &z, &minus_huge, None, None);
+    assert_eq!(bad, 8, "overflow of the solver input");
 }

@@ -249,3 +249,25 @@ fn a_batch_solver_returning_the_wrong_shape_is_an_error() {
         "returned a solution of shape [2, 1] for inputs of shape [2, 3]",
     );
 }
+
+/// Finite θ, g and noise whose solver input α·θ + λ·g + τ·ε overflows f32 is an error, not a
+/// selection over ±inf or NaN (which solvers order in platform-dependent ways).
+#[test]
+fn an_overflowing_solver_input_is_an_error() {
+    let cpu = &Device::Cpu;
+    let layer = ImleLayer::new(TopK::new(1).unwrap(), ImleConfig::new(Noise::None)).unwrap();
+    let theta = Var::new(&[[3e38f32, 0.0, 1.0]], cpu).unwrap();
+    let z = layer.forward(&theta).unwrap();
+    // θ − λ·g with λ = 10 and g = −3e38: far beyond f32::MAX.
+    let weights = Tensor::new(&[[-3e38f32, 0.0, 0.0]], cpu).unwrap();
+    let result = (z * weights).unwrap().sum_all().unwrap().backward();
+    let err = result
+        .expect_err("the overflow was not reported")
+        .to_string();
+    assert!(err.contains("overflowed"), "{err}");
+
+    // In the forward pass: θ + τ·ε with explicit noise.
+    let noisy = ImleLayer::new(TopK::new(1).unwrap(), ImleConfig::new(Noise::Gumbel)).unwrap();
+    let noise = Tensor::new(&[[3e38f32, 0.0, 0.0]], cpu).unwrap();
+    expect_error(noisy.forward_with_noise(&theta, &noise), "overflowed");
+}

@@ -108,6 +108,10 @@ fn check_inputs(device: &CudaDevice, bad: &CudaSlice<u32>) -> Result<()> {
     if flags == 0 {
         return Ok(());
     }
+    if flags == 8 {
+        // IMLE_BAD_INPUT alone: finite inputs, overflowing sum.
+        return Err(input_error(crate::op::INPUT_OVERFLOW));
+    }
     let names = ["θ", "the incoming gradient", "the explicit noise"];
     let culprits: Vec<&str> = (0..3)
         .filter(|bit| flags & (1 << bit) != 0)
@@ -278,6 +282,19 @@ pub(crate) fn train_forward(
     state: Arc<LayerState>,
 ) -> Result<Tensor> {
     check_sizes(dims.batch as u64 * config.draws() as u64, dims.n)?;
+    if let Some(noise) = &explicit_noise
+        && config.marginal_samples > 1
+    {
+        // The kernels flag the noise rows they read; the forward reads only the first S of
+        // each instance's S·M, so the marginal rows are checked here, as on the CPU, where
+        // all of them are checked before anything runs. (0·x sums to NaN iff x has one.)
+        let probe = noise.affine(0.0, 0.0)?.sum_all()?.to_scalar::<f32>()?;
+        if !probe.is_finite() {
+            return Err(input_error(
+                "the explicit noise has a non-finite value (NaN or ±inf)",
+            ));
+        }
+    }
     let lambda = state.lambda(&config);
     theta.apply_op1(CudaImleOp {
         kernel,
@@ -417,7 +434,7 @@ impl CustomOp3 for Backward<'_> {
             None => None,
         };
         let mut nonzeros = match adaptive {
-            Some(_) => Some(device.alloc_zeros::<u32>(1)?),
+            Some(_) => Some(device.alloc_zeros::<u64>(1)?),
             None => None,
         };
         let mut gradient = output(device, batch * n)?;
@@ -481,7 +498,7 @@ struct BackwardRun<'a> {
     grad: &'a CudaView<'a, f32>,
     row_lambda: Option<&'a CudaSlice<f32>>,
     gradient: &'a mut CudaSlice<f32>,
-    nonzeros: Option<&'a mut CudaSlice<u32>>,
+    nonzeros: Option<&'a mut CudaSlice<u64>>,
     bad: &'a mut CudaSlice<u32>,
 }
 

@@ -314,6 +314,7 @@ struct RowInput {
 #define IMLE_BAD_THETA 1u
 #define IMLE_BAD_GRADIENT 2u
 #define IMLE_BAD_NOISE 4u
+#define IMLE_BAD_INPUT 8u  // alpha * theta + step * g + tau * eps overflowed (inputs finite)
 
 __device__ __forceinline__ bool imle_finite(float x) {
   return (__float_as_uint(x) & 0x7f800000u) != 0x7f800000u;
@@ -348,9 +349,12 @@ __device__ u32 imle_input_keys(const NoiseParams& np, const RowInput& in, u32 n,
     float x = in.g ? in.alpha * theta + in.step * g : in.alpha * theta;
     if (in.noisy) x += in.tau * eps[j];
     keys[j] = imle_order_key(x, zero_equal);
-    bad |= imle_finite(theta) ? 0u : IMLE_BAD_THETA;
-    bad |= imle_finite(g) ? 0u : IMLE_BAD_GRADIENT;
-    bad |= in.eps && !imle_finite(eps[j]) ? IMLE_BAD_NOISE : 0u;
+    u32 element = imle_finite(theta) ? 0u : IMLE_BAD_THETA;
+    element |= imle_finite(g) ? 0u : IMLE_BAD_GRADIENT;
+    element |= in.eps && !imle_finite(eps[j]) ? IMLE_BAD_NOISE : 0u;
+    // Finite inputs whose sum is not: an overflow.
+    element |= element == 0u && !imle_finite(x) ? IMLE_BAD_INPUT : 0u;
+    bad |= element;
   }
   // Checked here, where every input is read anyway, instead of in passes of their own.
   if (bad && in.bad) atomicOr(in.bad, bad);
@@ -379,7 +383,8 @@ __device__ __forceinline__ bool imle_selected(const Cut& c, u32 key, u32 index) 
 struct SelectShared {
   u32 hist[IMLE_WARPS][IMLE_BINS];  // one histogram per warp: fewer atomic collisions
   u32 warp_totals[IMLE_WARPS];
-  u32 prefix, mask, remaining, last_tie, done, count;
+  u32 prefix, mask, remaining, last_tie, done;
+  u64 count;  // a block's non-zero differences (AIMLE)
 };
 
 // Inclusive prefix sum over the block; *total gets the block's sum. Every thread of the block
@@ -574,12 +579,12 @@ extern "C" __global__ void imle_forward(NoiseParams np, ForwardParams p, const f
   // Without the mean, a unit is an (instance, sample) row, and out has the launch's rows
   // b * (s_end - s_begin) + (s - s_begin); with it, a unit is an instance.
   const u32 chunk = p.s_end - p.s_begin;
-  const u32 units = p.mean ? p.batch : p.batch * chunk;
+  const u64 units = p.mean ? (u64)p.batch : (u64)p.batch * chunk;
   const u32 quads = (p.n + 3u) / 4u;
-  for (u32 unit = blockIdx.x; unit < units; unit += gridDim.x) {
-    const u32 s_begin = p.mean ? 0u : p.s_begin + unit % chunk;
+  for (u64 unit = blockIdx.x; unit < units; unit += gridDim.x) {
+    const u32 s_begin = p.mean ? 0u : p.s_begin + (u32)(unit % chunk);
     const u32 s_end = p.mean ? p.samples : s_begin + 1u;
-    const u32 b = p.mean ? unit : unit / chunk;
+    const u32 b = (u32)(p.mean ? unit : unit / chunk);
     float* z = out + (u64)unit * p.n;
     for (u32 s = s_begin; s < s_end; ++s) {
       RowInput in;
@@ -681,11 +686,12 @@ __device__ __forceinline__ float imle_coefficient(const BackwardParams& p, float
 // each element e of the row (every thread for its own elements, the same ones at every
 // draw). Returns this thread's count of non-zero differences.
 template <class Emit>
-__device__ u32 imle_backward_draw(const NoiseParams& np, const BackwardParams& p, u32 b, u32 d,
+__device__ u64 imle_backward_draw(const NoiseParams& np, const BackwardParams& p, u32 b, u32 d,
                                   const float* theta, const float* z, const float* grad,
                                   const float* row_lambda, const float* explicit_noise, u32* bad,
                                   u32* cache, SelectShared& sh, Emit& emit) {
-  u32* plus_bits = cache + ((p.n + 3u) & ~3u);  // after the keys, 16-byte aligned
+  // After the keys, 16-byte aligned; only when there are keys in memory.
+  u32* plus_bits = cache ? cache + ((p.n + 3u) & ~3u) : 0;
   const u32 quads = (p.n + 3u) / 4u;
   const bool zero_equal = p.zero_equal != 0u;
   const float lambda = imle_draw_lambda(p, row_lambda, b, d);
@@ -713,7 +719,7 @@ __device__ u32 imle_backward_draw(const NoiseParams& np, const BackwardParams& p
     plus.step = 0.0f;
     plus.tau = p.tau;
   }
-  const float* plus_z = z + ((u64)b * p.samples + d) * p.n;
+  const float* plus_z = plus_read ? z + ((u64)b * p.samples + d) * p.n : 0;
   Cut plus_cut;
   plus_cut.prefix = plus_cut.mask = plus_cut.last_tie = 0u;
   if (!plus_read) {
@@ -744,7 +750,7 @@ __device__ u32 imle_backward_draw(const NoiseParams& np, const BackwardParams& p
   plus_keys.zero_equal = zero_equal;
   ComputedKeys minus_keys = plus_keys;
   minus_keys.in = minus;
-  u32 nonzeros = 0u;
+  u64 nonzeros = 0u;
   for (u32 q = threadIdx.x; q < quads; q += IMLE_THREADS) {
     u32 km[4], kp[4];
     const u32 valid = cache ? CachedKeys{cache, p.n}.quad(q, km) : minus_keys.quad(q, km);
@@ -769,8 +775,9 @@ __device__ u32 imle_backward_draw(const NoiseParams& np, const BackwardParams& p
   return nonzeros;
 }
 
-// Adds a block's non-zero count to the global one (if it is kept).
-__device__ void imle_add_nonzeros(u32 mine, u32* nonzeros, SelectShared& sh) {
+// Adds a block's non-zero count to the global one (if it is kept). 64-bit: B * D * n can
+// exceed 2^32.
+__device__ void imle_add_nonzeros(u64 mine, u64* nonzeros, SelectShared& sh) {
   if (!nonzeros) return;  // uniform: every thread returns
   if (threadIdx.x == 0) sh.count = 0u;
   __syncthreads();
@@ -796,13 +803,14 @@ struct Accumulate {
 extern "C" __global__ void imle_backward(NoiseParams np, BackwardParams p, const float* theta,
                                          const float* z, const float* grad,
                                          const float* row_lambda, const float* explicit_noise,
-                                         u32* scratch, float* gradient, u32* nonzeros,
+                                         u32* scratch, float* gradient, u64* nonzeros,
                                          u32* bad) {
   __shared__ SelectShared sh;
   IMLE_DYNAMIC_SHARED(u32, shared_keys);
   u32* cache = imle_key_region(p.keys, shared_keys, scratch, p.n);
-  for (u32 b = blockIdx.x; b < p.batch; b += gridDim.x) {
-    u32 my_nonzeros = 0u;
+  for (u64 unit = blockIdx.x; unit < p.batch; unit += gridDim.x) {
+    const u32 b = (u32)unit;
+    u64 my_nonzeros = 0u;
     for (u32 d = 0; d < p.draws; ++d) {
       Accumulate emit;
       emit.acc = gradient + (u64)b * p.n;
@@ -829,17 +837,18 @@ extern "C" __global__ void imle_backward_rows(NoiseParams np, BackwardParams p, 
                                               u32 d_end, const float* theta, const float* z,
                                               const float* grad, const float* row_lambda,
                                               const float* explicit_noise, u32* scratch,
-                                              signed char* differences, u32* nonzeros, u32* bad) {
+                                              signed char* differences, u64* nonzeros,
+                                              u32* bad) {
   __shared__ SelectShared sh;
   IMLE_DYNAMIC_SHARED(u32, shared_keys);
   u32* cache = imle_key_region(p.keys, shared_keys, scratch, p.n);
   const u32 chunk = d_end - d_begin;
-  const u32 units = p.batch * chunk;
-  for (u32 unit = blockIdx.x; unit < units; unit += gridDim.x) {
-    const u32 b = unit / chunk, d = d_begin + unit % chunk;
+  const u64 units = (u64)p.batch * chunk;
+  for (u64 unit = blockIdx.x; unit < units; unit += gridDim.x) {
+    const u32 b = (u32)(unit / chunk), d = d_begin + (u32)(unit % chunk);
     StoreDifference emit;
     emit.row = differences + (u64)unit * p.n;
-    const u32 mine = imle_backward_draw(np, p, b, d, theta, z, grad, row_lambda, explicit_noise,
+    const u64 mine = imle_backward_draw(np, p, b, d, theta, z, grad, row_lambda, explicit_noise,
                                         bad, cache, sh, emit);
     imle_add_nonzeros(mine, nonzeros, sh);
   }
@@ -870,9 +879,9 @@ extern "C" __global__ void imle_backward_sum(BackwardParams p, u32 d_begin, u32 
 extern "C" __global__ void imle_row_lambdas(const float* theta, const float* grad, u32 batch,
                                             u32 n, u32 grad_per_instance, float beta,
                                             float* out) {
-  const u32 rows = batch * grad_per_instance;
-  for (u32 row = blockIdx.x * blockDim.x + threadIdx.x; row < rows;
-       row += gridDim.x * blockDim.x) {
+  const u64 rows = (u64)batch * grad_per_instance;
+  for (u64 row = (u64)blockIdx.x * blockDim.x + threadIdx.x; row < rows;
+       row += (u64)gridDim.x * blockDim.x) {
     const float* t = theta + (u64)(row / grad_per_instance) * n;
     const float* g = grad + (u64)row * n;
     float theta_sq = 0.0f, grad_sq = 0.0f;

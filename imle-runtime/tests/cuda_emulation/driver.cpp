@@ -18,7 +18,7 @@ extern "C" void emu_forward(NoiseParams np, ForwardParams p, const float* theta,
 extern "C" void emu_backward(NoiseParams np, BackwardParams p, const float* theta, const float* z,
                              const float* grad, const float* row_lambda,
                              const float* explicit_noise, u32* scratch, float* gradient,
-                             u32* nonzeros, u32* bad, u32 grid, u32 shared_bytes) {
+                             u64* nonzeros, u32* bad, u32 grid, u32 shared_bytes) {
   emu_launch(grid, IMLE_THREADS, shared_bytes, [&] {
     imle_backward(np, p, theta, z, grad, row_lambda, explicit_noise, scratch, gradient, nonzeros,
                   bad);
@@ -45,7 +45,7 @@ extern "C" u32 emu_sizeof_params(u32 which) {
 extern "C" void emu_backward_rows(NoiseParams np, BackwardParams p, u32 d_begin, u32 d_end,
                                   const float* theta, const float* z, const float* grad,
                                   const float* row_lambda, const float* explicit_noise,
-                                  u32* scratch, signed char* differences, u32* nonzeros, u32* bad,
+                                  u32* scratch, signed char* differences, u64* nonzeros, u32* bad,
                                   u32 grid, u32 shared_bytes) {
   emu_launch(grid, IMLE_THREADS, shared_bytes, [&] {
     imle_backward_rows(np, p, d_begin, d_end, theta, z, grad, row_lambda, explicit_noise,

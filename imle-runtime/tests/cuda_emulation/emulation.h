@@ -67,6 +67,7 @@ inline u32 __shfl_up_sync(u32 /*mask*/, u32 value, u32 delta) {
   return got;
 }
 inline u32 atomicAdd(u32* p, u32 v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+inline u64 atomicAdd(u64* p, u64 v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 inline u32 atomicOr(u32* p, u32 v) { return __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
 
 // Runs `kernel()` as a grid of `grid` blocks of `block` threads with `shared_bytes` of dynamic
