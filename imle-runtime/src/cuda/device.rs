@@ -123,6 +123,18 @@ fn check_inputs(device: &CudaDevice, bad: &CudaSlice<u32>) -> Result<()> {
     )))
 }
 
+/// Pushes a device buffer, or a null pointer where there is none.
+fn push_optional<'a, T>(
+    launch: &mut LaunchArgs<'a>,
+    buffer: Option<&'a mut CudaSlice<T>>,
+    null: &'a u64,
+) {
+    match buffer {
+        Some(buffer) => launch.arg(buffer),
+        None => launch.arg(null),
+    };
+}
+
 /// A launch of a selection kernel: `blocks` blocks, whose keys live where `keys` says.
 fn selection(blocks: u32, keys: u32, n: usize) -> LaunchConfig {
     LaunchConfig {
@@ -226,10 +238,7 @@ fn forward(
         Some(noise) => launch.arg(noise),
         None => launch.arg(&null),
     };
-    match plan.scratch.as_mut() {
-        Some(scratch) => launch.arg(scratch),
-        None => launch.arg(&null),
-    };
+    push_optional(&mut launch, plan.scratch.as_mut(), &null);
     launch.arg(&mut out).arg(&mut bad);
     let config = plan.config;
     // SAFETY: the arguments match `imle_forward`'s signature, and the buffers have the sizes
@@ -542,15 +551,9 @@ impl BackwardRun<'_> {
         let mut launch = func.builder();
         launch.arg(&self.noise).arg(&params);
         self.push_inputs(&mut launch, noise, &null);
-        match plan.scratch.as_mut() {
-            Some(scratch) => launch.arg(scratch),
-            None => launch.arg(&null),
-        };
+        push_optional(&mut launch, plan.scratch.as_mut(), &null);
         launch.arg(&mut *self.gradient);
-        match self.nonzeros.as_deref_mut() {
-            Some(count) => launch.arg(count),
-            None => launch.arg(&null),
-        };
+        push_optional(&mut launch, self.nonzeros.as_deref_mut(), &null);
         launch.arg(&mut *self.bad);
         let config = plan.config;
         // SAFETY: the arguments match `imle_backward`'s signature; θ is batch·n, z the
@@ -594,15 +597,9 @@ impl BackwardRun<'_> {
                 .arg(&d_begin)
                 .arg(&d_end);
             self.push_inputs(&mut launch, noise, &null);
-            match plan.scratch.as_mut() {
-                Some(scratch) => launch.arg(scratch),
-                None => launch.arg(&null),
-            };
+            push_optional(&mut launch, plan.scratch.as_mut(), &null);
             launch.arg(&mut differences);
-            match self.nonzeros.as_deref_mut() {
-                Some(count) => launch.arg(count),
-                None => launch.arg(&null),
-            };
+            push_optional(&mut launch, self.nonzeros.as_deref_mut(), &null);
             launch.arg(&mut *self.bad);
             let config = plan.config;
             // SAFETY: as for `one_pass`; `differences` holds the chunk's units · n bytes.
