@@ -8,10 +8,11 @@ mkdir -p "$out"
 for f in .gpu/*.xz; do xz -dkf "$f"; done
 chmod +x .gpu/cuda_tests .gpu/cuda_bench
 # The binaries link libcuda (driver) and candle's CUDA libraries dynamically.
-dirs=$(for lib in libnvrtc.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libcudart.so.13; do
-  found=$(find / -name "$lib" -not -path '/proc/*' 2>/dev/null | head -1)
-  [ -n "$found" ] && dirname "$found"
-done | sort -u | paste -sd:)
+# One pass over the file system for all of them.
+dirs=$(find / -path /proc -prune -o \( -name libnvrtc.so.13 -o -name libcublas.so.13 \
+  -o -name libcublasLt.so.13 -o -name libcurand.so.10 -o -name libcudart.so.13 \) -print \
+  2>/dev/null | xargs -r -n1 dirname | sort -u | paste -sd:)
+echo "CUDA libraries in: $dirs" | tee "$out/libraries.txt"
 export LD_LIBRARY_PATH=$dirs:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv | tee "$out/gpu.txt"
 .gpu/cuda_tests --test-threads=1 --nocapture 2>&1 | tee "$out/cuda_tests.log"
