@@ -524,7 +524,8 @@ impl<S: Solver> ImleLayer<S> {
         prepared.restore(z)
     }
 
-    /// Checks and copies explicit noise: `B·S·M` rows of the instance shape, finite.
+    /// Checks the shape of explicit noise: `B·S·M` rows of the instance shape (its values are
+    /// checked where they are read: on the host, or by the CUDA kernels).
     fn check_noise_shape(&self, noise: &Tensor, dims: &Dims) -> Result<()> {
         let rows = dims.batch * self.config.draws() as usize;
         if noise.elem_count() != rows * dims.n || noise.dims().get(1..) != Some(&dims.instance) {
