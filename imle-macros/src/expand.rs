@@ -184,7 +184,17 @@ pub fn expand(solver: &SolverFn, config: &Config) -> TokenStream {
         }
     };
     let context_impl = context.as_ref().map(|context| {
+        // Checked first and spanned on the context type, so that a context that is not `Sync`
+        // is reported at the parameter, under a name that says why.
+        let sync_check = quote_spanned! {context.span()=>
+            const _: () = {
+                let _ = ::imle::macro_support::context_must_be_sync_because_solver_calls_run_in_parallel::<#context>;
+            };
+        };
         quote! {
+            #(#cfgs)*
+            #sync_check
+
             #(#cfgs)*
             impl ::imle::macro_support::HasContext for #solver_ty {
                 type Context = #context;
@@ -237,6 +247,7 @@ fn config_tokens(config: &Config) -> TokenStream {
     };
     match &config.target {
         Some(Target::Perturb) => set("target", quote!(::imle::Target::Perturb)),
+        Some(Target::Normalized) => set("target", quote!(::imle::Target::Normalized)),
         Some(Target::Adaptive {
             target_density,
             step,

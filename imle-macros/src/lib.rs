@@ -28,7 +28,10 @@ use proc_macro::TokenStream;
 ///   and checked at compile time. `ImleLayer::new(Top5Solver, config)` uses another config.
 ///
 /// The layer's name is the function's in UpperCamelCase (`top_k` gives `TopK` and
-/// `TopKSolver`) unless `name = "..."` says otherwise; solver errors name it.
+/// `TopKSolver`) unless `name = "..."` says otherwise; solver errors name it. The generated
+/// names share the module with your own items: a context struct `Knapsack` beside
+/// `fn knapsack` collides with the generated `type Knapsack` (rustc's E0428, "defined
+/// multiple times"); give the layer another name with `name = "KnapsackLayer"`.
 ///
 /// # Solver signatures
 ///
@@ -56,7 +59,9 @@ use proc_macro::TokenStream;
 /// **Context.** With a leading `&Ctx` parameter (a graph, a cost matrix: any sized type that
 /// is `Send + Sync + 'static`) the solver type owns a `Ctx`: build the layer with
 /// `Layer::from_context(ctx)` and read it back with `layer.context()`. `Layer::default()`
-/// exists when `Ctx: Default`.
+/// exists when `Ctx: Default`. `Ctx` must be `Sync` because the solver calls run in parallel
+/// on rayon's threads and all read the same context; a `Ctx` holding a `Cell` or `Rc` is a
+/// compile error on the context parameter (use a `Mutex`, atomics or `Arc` instead).
 ///
 /// # Keys
 ///
@@ -68,8 +73,8 @@ use proc_macro::TokenStream;
 /// | `noise` | `"sum_of_gamma"`, `"gumbel"`, `"gaussian"` or `"none"` | `"gumbel"` |
 /// | `k` | Sum-of-Gamma's `k` (the expected number of ones in a solution), > 0; required with `"sum_of_gamma"` and only allowed with it | — |
 /// | `gamma_terms` | Sum-of-Gamma's number of terms `s`, 1..=255; only with `"sum_of_gamma"` | `10` |
-/// | `target` | `"perturb"` (θ' = α·θ − λ·∂L/∂z) or `"adaptive"` (AIMLE) | `"perturb"` |
-/// | `lambda` | λ, > 0 (for `"adaptive"`: the initial β, ≥ 0) | `10` |
+/// | `target` | `"perturb"` (θ' = α·θ − λ·∂L/∂z), `"normalized"` (θ' = α·θ − λ·(‖θ‖/‖g‖)·g per row: invariant to the loss's reduction) or `"adaptive"` (AIMLE) | `"perturb"` |
+/// | `lambda` | λ, > 0 (for `"adaptive"`: the initial β, ≥ 0). With `"perturb"` its scale must match ∂L/∂z: a loss averaged over N entries needs ~N times the λ of the same loss summed; `"normalized"` does not (λ ≈ 1) | `10` |
 /// | `alpha` | α in θ' = α·θ − λ·∂L/∂z, finite | `1` |
 /// | `samples` | perturb-and-MAP samples S per instance, ≥ 1 | `1` |
 /// | `marginal_samples` | noise draws M per gradient term, ≥ 1 (S·M must fit a `u32`) | `1` |
@@ -77,7 +82,7 @@ use proc_macro::TokenStream;
 /// | `target_tau` | temperature τ' of the target's noise, ≥ 0; not with `"none"` | `1` |
 /// | `symmetric` | central-difference gradient: `true`/`false` (a bare `symmetric` means `true`) | `false` |
 /// | `scale_by_lambda` | divide the gradient by λ: `true`/`false` | `false` |
-/// | `sense` | `"maximize"` or `"minimize"` (cost solvers) | `"maximize"` |
+/// | `sense` | which way the solver optimises: `"maximize"` or `"minimize"` (cost solvers such as shortest paths); it declares, it does not turn a maximiser into a minimiser | `"maximize"` |
 /// | `reduce` | `"none"` (`[B·S, …]` output) or `"mean"` (the sample mean) | `"none"` |
 /// | `seed` | the noise seed, a `u64` | `0` |
 /// | `target_density` | wanted non-zero gradient entries per sample, ≥ 0; only with `"adaptive"` | `1` |

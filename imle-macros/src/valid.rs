@@ -37,6 +37,7 @@ pub enum Noise {
 
 pub enum Target {
     Perturb,
+    Normalized,
     Adaptive { target_density: f32, step: f32 },
 }
 
@@ -59,7 +60,7 @@ pub const DEFAULT_TARGET_DENSITY: f32 = 1.0;
 pub const DEFAULT_ADAPTIVE_STEP: f32 = 1e-4;
 
 const NOISES: &[&str] = &["sum_of_gamma", "gumbel", "gaussian", "none"];
-const TARGETS: &[&str] = &["perturb", "adaptive"];
+const TARGETS: &[&str] = &["perturb", "normalized", "adaptive"];
 const SENSES: &[&str] = &["maximize", "minimize"];
 const REDUCES: &[&str] = &["none", "mean"];
 
@@ -478,9 +479,9 @@ fn consistent(given: &Given, seen: &[&str], errors: &mut Errors) -> Config {
     if !adaptive {
         for key in ["target_density", "adaptive_step"] {
             if let Some(entry) = given.entry(key).filter(|_| known("target")) {
-                let target = match given.entry("target") {
-                    Some(_) => "the target is \"perturb\"",
-                    None => "the target is \"perturb\" (the default)",
+                let target = match given.choice("target") {
+                    Some(target) => format!("the target is \"{target}\""),
+                    None => "the target is \"perturb\" (the default)".to_string(),
                 };
                 errors.push(Error::new_spanned(
                     &entry.key,
@@ -502,6 +503,7 @@ fn consistent(given: &Given, seen: &[&str], errors: &mut Errors) -> Config {
                 .number("adaptive_step")
                 .unwrap_or(DEFAULT_ADAPTIVE_STEP),
         },
+        "normalized" => Target::Normalized,
         _ => Target::Perturb,
     });
 

@@ -20,9 +20,39 @@ use candle_core::Result;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Target {
-    /// Perturbation-based implicit differentiation: `θ' = α·θ − λ·g`.
+    /// Perturbation-based implicit differentiation: `θ' = α·θ − λ·g` (the paper's target and
+    /// torch-imle's default).
+    ///
+    /// The step `λ·g` scales with the incoming gradient `g = ∂L/∂z`, so **λ depends on how the
+    /// loss is reduced**: a loss averaged over `B·S·n` entries (candle-nn's losses, `mean_all`)
+    /// gives a `g` that is `B·S·n` times smaller than the same loss summed, and the same λ
+    /// then almost never changes the MAP (the gradient is zero nearly everywhere). Rule of
+    /// thumb: choose λ so that `λ·|g|` is comparable to the spread of θ within an instance —
+    /// λ ≈ 1–100 for a loss summed over the batch, times `B·S·n` for a mean. Or use
+    /// [`Target::Normalized`], which does not depend on the scale of `g`.
     Perturb,
-    /// Adaptive I-MLE (AIMLE): `θ' = α·θ − λ_b·g` with `λ_b = β·‖θ_b‖/‖g_b‖` per instance, and
+    /// The perturb target with a step relative to the instance's own scale:
+    /// `θ'_b = α·θ_b − λ·(‖θ_b‖/‖g_b‖)·g_b` per gradient row (AIMLE's formula with a fixed `β`
+    /// = λ; tf-imle calls the same idea a normalised λ). The step's length is `λ·‖θ_b‖`
+    /// whatever the scale of `g`, so the gradient is **invariant to the loss's reduction**
+    /// (sum or mean, over any axes) and to any positive rescaling of `g`; λ is a fraction of
+    /// `‖θ_b‖` (good values are about 0.1–10; start with 1). A row with `g_b = 0` or `θ_b = 0`
+    /// gets no step and no gradient.
+    ///
+    /// This is the target the README recommends first: it makes the most common mistake (a λ
+    /// tuned for a summed loss, used with a mean) impossible, at no cost. [`Target::Perturb`]
+    /// stays the default so that configurations copied from the paper and torch-imle mean
+    /// what they meant there.
+    ///
+    /// ```
+    /// use imle_runtime::{ImleConfig, Noise, Target};
+    /// let config = ImleConfig::new(Noise::Gumbel).with_target(Target::Normalized)?.with_lambda(1.0)?;
+    /// assert_eq!(config.target, Target::Normalized);
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    Normalized,
+    /// Adaptive I-MLE (AIMLE): `θ' = α·θ − λ_b·g` with `λ_b = β·‖θ_b‖/‖g_b‖` per gradient row
+    /// (one λ per row, where torch-adaptive-imle takes one per batch), and
     /// `β` moved after every backward pass by `step` towards a gradient with `target_density`
     /// non-zero entries per sample (running mean `d̄ ← 0.9·d̄ + 0.1·d`; `β` clamped at 0).
     /// The config's `lambda` is the initial `β`.
@@ -47,7 +77,14 @@ impl Target {
     };
 }
 
-/// Whether the solver maximises `⟨z, θ⟩` or minimises it (a cost, e.g. a shortest path).
+/// Which way the **solver** optimises: it maximises `⟨z, θ⟩` or minimises it (a cost, e.g. a
+/// shortest path).
+///
+/// `Sense` declares what the solver already does; it does not turn a maximiser into a
+/// minimiser. `Argmax` with `Sense::Minimize` still returns the argmax, and its gradient has
+/// the wrong sign. Give `Sense::Minimize` exactly to solvers that minimise (such as
+/// [`GridShortestPath`](crate::GridShortestPath)). To minimise with a maximiser, negate θ
+/// yourself: `layer.forward(&theta.neg()?)`.
 ///
 /// ```
 /// use imle_runtime::{GridShortestPath, ImleConfig, ImleLayer, Neighbourhood, Noise, Sense};
@@ -117,7 +154,10 @@ pub struct ImleConfig {
     pub noise: Noise,
     /// The target distribution used by the backward pass.
     pub target: Target,
-    /// `λ` (for [`Target::Adaptive`], the initial `β`). Default 10.
+    /// `λ` (for [`Target::Adaptive`], the initial `β`). Default 10. For [`Target::Perturb`]
+    /// its good value depends on the scale of `∂L/∂z`, and so on how the loss is reduced:
+    /// see [`Target::Perturb`] for the rule of thumb, and [`Target::Normalized`] for a target
+    /// that does not.
     pub lambda: f32,
     /// `α` in `θ' = α·θ − λ·g`. Default 1.
     pub alpha: f32,
@@ -193,7 +233,7 @@ impl ImleConfig {
             Noise::None | Noise::Gumbel | Noise::Gaussian => {}
         }
         match self.target {
-            Target::Perturb => positive_finite("lambda", self.lambda)?,
+            Target::Perturb | Target::Normalized => positive_finite("lambda", self.lambda)?,
             Target::Adaptive {
                 target_density,
                 step,
@@ -222,6 +262,10 @@ impl ImleConfig {
     }
 
     /// Sets `λ` (validated: finite and > 0; for the adaptive target, the initial `β` ≥ 0).
+    ///
+    /// With [`Target::Perturb`] (the default) λ must match the scale of `∂L/∂z`: a loss
+    /// reduced by a mean over `N` entries needs a λ about `N` times larger than the same loss
+    /// summed. [`Target::Normalized`] removes that dependence (λ ≈ 1 there).
     ///
     /// ```
     /// use imle_runtime::{ImleConfig, Noise};
@@ -333,7 +377,8 @@ impl ImleConfig {
         self
     }
 
-    /// Sets maximisation or minimisation.
+    /// Declares whether the solver maximises or minimises (it does not change what the solver
+    /// does: see [`Sense`]).
     ///
     /// ```
     /// use imle_runtime::{ImleConfig, Noise, Sense};

@@ -195,16 +195,41 @@ impl<S: Solver> ImleLayer<S> {
         self.state.lambda(&self.config)
     }
 
-    /// The adaptive target's running mean of non-zero gradient entries per sample (0 for the
-    /// perturb target).
+    /// How many entries of the last backward pass's gradient terms were non-zero: the mean,
+    /// over every (instance, draw) row, of the number of entries where
+    /// `MAP(θ + τε) ≠ MAP(θ' + τ'ε)`. Every target counts it; 0 before the first backward.
+    ///
+    /// **0 means the gradient was exactly zero**: the target `θ'` never changed the MAP.
+    /// With [`Target::Perturb`] that usually means λ is too small for the scale of
+    /// `∂L/∂z` (a mean-reduced loss; see [`Target::Perturb`]). Print it in the training loop:
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor, Var};
+    /// use imle_runtime::{ImleConfig, ImleLayer, Noise, TopK};
+    /// let layer = ImleLayer::new(TopK::new(2)?, ImleConfig::new(Noise::Gumbel))?;
+    /// assert_eq!(layer.gradient_density(), 0.0); // no backward yet
+    /// let theta = Var::new(&[[0.5f32, 0.4, 0.3, 0.2]], &Device::Cpu)?;
+    /// let y = Tensor::new(&[[0f32, 0.0, 1.0, 1.0]], &Device::Cpu)?;
+    /// let loss = (layer.forward(theta.as_tensor())? - y)?.sqr()?.mean_all()?; // a mean: g = ±1/4
+    /// loss.backward()?;
+    /// println!("non-zero gradient entries per sample: {}", layer.gradient_density());
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    pub fn gradient_density(&self) -> f32 {
+        self.state.adaptive().last_density
+    }
+
+    /// The running mean (momentum 0.9: `d̄ ← 0.9·d̄ + 0.1·d`) of
+    /// [`gradient_density`](Self::gradient_density) over the backward passes so far, for
+    /// every target; it is what [`Target::Adaptive`] steers towards its `target_density`.
     ///
     /// ```
     /// use imle_runtime::{Argmax, ImleConfig, ImleLayer, Noise};
     /// let layer = ImleLayer::new(Argmax, ImleConfig::new(Noise::Gumbel))?;
-    /// assert_eq!(layer.gradient_density(), 0.0);
+    /// assert_eq!(layer.running_gradient_density(), 0.0);
     /// # Ok::<(), candle_core::Error>(())
     /// ```
-    pub fn gradient_density(&self) -> f32 {
+    pub fn running_gradient_density(&self) -> f32 {
         self.state.adaptive().density
     }
 

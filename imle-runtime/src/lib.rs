@@ -4,6 +4,8 @@
 //!   (perturb-and-MAP forward, I-MLE gradient backward, `MAP(θ)` in evaluation).
 //! * [`noise`]: counter-based (Philox4x32-10) Gumbel, Gaussian and Sum-of-Gamma noise.
 //! * Built-in solvers: [`TopK`], [`Argmax`], [`GridShortestPath`], [`MaxSpanningTree`].
+//! * [`loss`]: the Hamming loss in the form that trains ([`loss::hamming`]).
+//! * [`init`]: reproducible initial weights for candle-nn models ([`init::seeded_init`]).
 //! * [`cuda`]: the GPU path (feature `cuda`): noise and fused perturb-and-MAP top-k kernels.
 //!
 //! ```
@@ -26,7 +28,9 @@ mod config;
 pub mod cuda;
 pub mod data;
 mod error;
+pub mod init;
 mod layer;
+pub mod loss;
 #[doc(hidden)]
 pub mod macro_support;
 pub mod noise;

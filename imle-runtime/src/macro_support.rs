@@ -134,6 +134,12 @@ impl<X: Display> BatchSolution for std::result::Result<Tensor, X> {
     }
 }
 
+/// Compiles only for a `Sync` context: `#[imle_layer]` names it on the context parameter, so a
+/// context that is not `Sync` (a `Cell`, an `Rc`) is reported there, and rustc's note
+/// ("required by a bound in `context_must_be_sync_because_solver_calls_run_in_parallel`")
+/// says why: the solver calls of one forward run on rayon's threads and share the context.
+pub const fn context_must_be_sync_because_solver_calls_run_in_parallel<T: Sync + ?Sized>() {}
+
 /// A solver that owns a context: what `#[imle_layer]` generates for a function whose first
 /// parameter is `&Ctx` (a graph, a cost matrix, ...). It gives the layer
 /// [`ImleLayer::from_context`] and [`ImleLayer::context`].

@@ -24,19 +24,23 @@ use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// State shared by a layer and every op it creates: the call counter that keys the noise and
-/// the adaptive target's β and running density.
+/// State shared by a layer and every op it creates: the call counter that keys the noise, the
+/// gradient's density (every target) and the adaptive target's β.
 #[derive(Debug)]
 pub(crate) struct LayerState {
     pub(crate) calls: std::sync::atomic::AtomicU64,
     pub(crate) adaptive: Mutex<AdaptiveState>,
 }
 
-/// AIMLE's online state.
+/// What the backward passes have seen so far, and AIMLE's β.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct AdaptiveState {
+    /// AIMLE's β (the configured λ until an adaptive backward moves it).
     pub(crate) beta: f32,
+    /// Running mean (momentum 0.9) of the non-zero gradient entries per (instance, draw).
     pub(crate) density: f32,
+    /// The same count for the last backward pass alone.
+    pub(crate) last_density: f32,
 }
 
 impl LayerState {
@@ -46,6 +50,7 @@ impl LayerState {
             adaptive: Mutex::new(AdaptiveState {
                 beta: config.lambda,
                 density: 0.0,
+                last_density: 0.0,
             }),
         }
     }
@@ -55,23 +60,32 @@ impl LayerState {
         *self.adaptive.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// λ for a forward pass now: the fixed λ of the perturb target, or AIMLE's current β.
+    /// λ for a forward pass now: the configured λ (perturb and normalized targets), or AIMLE's
+    /// current β.
     pub(crate) fn lambda(&self, config: &ImleConfig) -> f32 {
         match config.target {
-            Target::Perturb => config.lambda,
+            Target::Perturb | Target::Normalized => config.lambda,
             Target::Adaptive { .. } => self.adaptive().beta,
         }
     }
 
-    /// AIMLE, after a backward pass whose gradient had `density` non-zero entries per
-    /// (instance, draw): the running mean of the density, and β one step towards the target.
-    pub(crate) fn update_adaptive(&self, density: f32, target_density: f32, step: f32) {
+    /// After a backward pass whose gradient had `density` non-zero entries per (instance,
+    /// draw): the last and running densities (every target), and for AIMLE β one step
+    /// towards the target density.
+    pub(crate) fn record_density(&self, density: f32, target: Target) {
         let mut state = self.adaptive.lock().unwrap_or_else(|e| e.into_inner());
+        state.last_density = density;
         state.density = 0.9 * state.density + 0.1 * density;
-        if state.density < target_density {
-            state.beta += step;
-        } else if state.density > target_density {
-            state.beta = (state.beta - step).max(0.0);
+        if let Target::Adaptive {
+            target_density,
+            step,
+        } = target
+        {
+            if state.density < target_density {
+                state.beta += step;
+            } else if state.density > target_density {
+                state.beta = (state.beta - step).max(0.0);
+            }
         }
     }
 }
@@ -100,7 +114,8 @@ pub(crate) struct ImleOp<S: Solver> {
     pub(crate) config: ImleConfig,
     pub(crate) dims: Dims,
     pub(crate) key: NoiseKey,
-    /// λ for the perturb target, β for the adaptive one (read when the forward ran).
+    /// λ for the perturb and normalized targets, β for the adaptive one (read when the forward
+    /// ran).
     pub(crate) lambda: f32,
     /// Noise given by the caller, rows `b·D + d`, unscaled.
     pub(crate) explicit_noise: Option<Vec<f32>>,
@@ -210,12 +225,13 @@ impl<S: Solver> ImleOp<S> {
         Shape::from(dims)
     }
 
-    /// λ of each gradient row (b, s): the fixed λ, or AIMLE's `β·‖θ_b‖/‖g_row‖`.
+    /// λ of each gradient row (b, s): the fixed λ, or `λ·‖θ_b‖/‖g_row‖` (normalized target; for
+    /// AIMLE λ is the current β).
     fn row_lambdas(&self, theta: &[f32], grad: &[f32], grad_rows: usize) -> Vec<f32> {
         let n = self.dims.n;
         match self.config.target {
             Target::Perturb => vec![self.lambda; grad_rows],
-            Target::Adaptive { .. } => {
+            Target::Normalized | Target::Adaptive { .. } => {
                 let per_grad_row = grad_rows / self.dims.batch;
                 (0..grad_rows)
                     .map(|row| {
@@ -366,14 +382,8 @@ impl<S: Solver> ImleOp<S> {
                 nonzeros
             })
             .sum();
-        if let Target::Adaptive {
-            target_density,
-            step,
-        } = config.target
-        {
-            self.state
-                .update_adaptive(nonzeros as f32 / rows as f32, target_density, step);
-        }
+        self.state
+            .record_density(nonzeros as f32 / rows as f32, config.target);
         Ok(gradient)
     }
 }

@@ -310,6 +310,14 @@ impl<B: ConfiguredSolver> ConfiguredSolver for Batched<B> {
 fn guarded<T>(solver: &str, call: impl FnOnce() -> Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(call)) {
         Ok(Ok(value)) => Ok(value),
+        // An error the runtime already attributed to this solver (a wrong-length solution, a
+        // built-in's bad cost) passes unchanged: wrapping it would repeat the prefix and call
+        // a bad return value "an error".
+        Ok(Err(candle_core::Error::Msg(message)))
+            if message.starts_with(&format!("imle solver `{solver}`: ")) =>
+        {
+            Err(candle_core::Error::Msg(message))
+        }
         Ok(Err(err)) => Err(solver_error(solver, format!("returned an error: {err}"))),
         Err(payload) => Err(solver_error(
             solver,

@@ -429,23 +429,15 @@ impl CustomOp3 for Backward<'_> {
         let params = BackwardParams::new(
             &op.config, op.kernel, batch, n, grad_rows, op.lambda, explicit,
         );
-        let adaptive = match op.config.target {
+        // The normalized and adaptive targets take λ·‖θ_b‖/‖g_row‖ per gradient row.
+        let row_lambda = match op.config.target {
             Target::Perturb => None,
-            Target::Adaptive {
-                target_density,
-                step,
-            } => Some((target_density, step)),
-        };
-        let row_lambda = match adaptive {
-            Some(_) => Some(row_lambdas(
+            Target::Normalized | Target::Adaptive { .. } => Some(row_lambdas(
                 device, &theta, &grad, batch, n, grad_rows, op.lambda,
             )?),
-            None => None,
         };
-        let mut nonzeros = match adaptive {
-            Some(_) => Some(device.alloc_zeros::<u64>(1)?),
-            None => None,
-        };
+        // Counted for every target: `ImleLayer::gradient_density` reports it.
+        let mut nonzeros = device.alloc_zeros::<u64>(1)?;
         let mut gradient = output(device, batch * n)?;
         let mut bad = device.alloc_zeros::<u32>(1)?;
         let mut run = BackwardRun {
@@ -457,7 +449,7 @@ impl CustomOp3 for Backward<'_> {
             grad: &grad,
             row_lambda: row_lambda.as_ref(),
             gradient: &mut gradient,
-            nonzeros: nonzeros.as_mut(),
+            nonzeros: Some(&mut nonzeros),
             bad: &mut bad,
         };
         with_optional_view(op.explicit_noise.as_ref(), |noise| {
@@ -468,12 +460,10 @@ impl CustomOp3 for Backward<'_> {
             }
         })?;
         check_inputs(device, &bad)?;
-        if let (Some((target_density, step)), Some(count)) = (adaptive, &nonzeros) {
-            let count = device.clone_dtoh(count)?[0];
-            let rows = batch * op.config.draws() as usize;
-            op.state
-                .update_adaptive(count as f32 / rows as f32, target_density, step);
-        }
+        let count = device.clone_dtoh(&nonzeros)?[0];
+        let rows = batch * op.config.draws() as usize;
+        op.state
+            .record_density(count as f32 / rows as f32, op.config.target);
         let shape = theta_layout.shape().clone();
         Ok((
             CudaStorage::wrap_cuda_slice(gradient, device.clone()),

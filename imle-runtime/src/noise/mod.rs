@@ -50,7 +50,7 @@
 mod gamma;
 mod kernels;
 mod math;
-mod philox;
+pub(crate) mod philox;
 #[cfg(test)]
 mod test_stats;
 
