@@ -124,6 +124,25 @@ fn every_key_reaches_the_config() -> Result<()> {
     Ok(())
 }
 
+/// The top 3 under the normalized target (the README's recommended first choice).
+#[imle_layer(noise = "sum_of_gamma", k = 3, target = "normalized", lambda = 1, samples = 2)]
+fn normalized_top3(theta: &[f32], z: &mut [f32]) {
+    top3_into(theta, z);
+}
+
+#[test]
+fn the_normalized_target_reaches_the_config() -> Result<()> {
+    let config = ImleConfig::new(Noise::SumOfGamma { k: 3.0, terms: 10 })
+        .with_target(Target::Normalized)?
+        .with_lambda(1.0)?
+        .with_samples(2)?;
+    let by_macro = NormalizedTop3::default();
+    assert_eq!(by_macro.config(), &config);
+    let by_hand = ImleLayer::new(TopK::new(3)?, config)?;
+    assert_eq!(run(&by_macro)?, run(&by_hand)?);
+    Ok(())
+}
+
 #[test]
 fn run_time_overrides_are_validated() -> Result<()> {
     let tuned = Top3::default().with_lambda(20.0)?.with_seed(7);
@@ -185,12 +204,24 @@ fn solver_errors_name_the_layer() -> Result<()> {
             "{message}"
         );
     }
+    // Said once, and not as "returned an error": the solver returned a value of the wrong
+    // length. The same for a built-in's own error (a negative cost), prefixed once.
     let message = WrongLength::default().map(&fine).unwrap_err().to_string();
-    assert!(message.contains("`WrongLength`"), "{message}");
-    assert!(
-        message.contains("length 3 for an instance of 2"),
-        "{message}"
+    assert_eq!(
+        message,
+        "imle solver `WrongLength`: returned a solution of length 3 for an instance of 2 elements"
     );
+    let grid = imle::ImleLayer::new(
+        imle::GridShortestPath::new(imle::Neighbourhood::Four)
+            .with_negative_costs(imle::NegativeCosts::Error),
+        imle::ImleConfig::new(imle::Noise::None).with_sense(imle::Sense::Minimize),
+    )?;
+    let message = grid
+        .map(&Tensor::new(&[[[1f32, -1.0], [1.0, 1.0]]], &Device::Cpu)?)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(message.matches("imle solver").count(), 1, "{message}");
+    assert!(!message.contains("returned an error"), "{message}");
     Ok(())
 }
 

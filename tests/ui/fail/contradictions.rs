@@ -15,10 +15,16 @@ fn not_sum_of_gamma(theta: &[f32], z: &mut [f32]) {
     z[0] = theta[0];
 }
 
+#[imle_layer(target = "normalized", target_density = 1)]
+fn normalized_not_adaptive(theta: &[f32], z: &mut [f32]) {
+    z[0] = theta[0];
+}
+
 fn main() {
     let _ = (
         NotAdaptive::default(),
         NoNoise::default(),
         NotSumOfGamma::default(),
+        NormalizedNotAdaptive::default(),
     );
 }
