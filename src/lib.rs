@@ -28,6 +28,41 @@
 //! # Ok::<(), candle_core::Error>(())
 //! ```
 
+//! A training loop (the README's), with the loss reduced by a mean and the normalized
+//! target, whose λ does not depend on that choice:
+//!
+//! ```
+//! use candle_core::{DType, Device, Module, ModuleT, Tensor};
+//! use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+//! use imle::loss::{Reduction, hamming};
+//! use imle::{ImleConfig, ImleLayer, Noise, Target, TopK};
+//!
+//! let x = Tensor::randn(0f32, 1.0, (32, 8), &Device::Cpu)?;
+//! let layer = ImleLayer::new(
+//!     TopK::new(3)?,
+//!     ImleConfig::new(Noise::sum_of_gamma(3.0))
+//!         .with_target(Target::Normalized)?
+//!         .with_lambda(1.0)?
+//!         .with_samples(4)?,
+//! )?;
+//! let truth = Tensor::randn(0f32, 1.0, (8, 10), &Device::Cpu)?;
+//! let y = layer.map(&x.matmul(&truth)?)?; // labels: the top 3 of a hidden linear score
+//!
+//! let varmap = VarMap::new();
+//! let net = candle_nn::linear(8, 10, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu))?;
+//! imle::init::seeded_init(&varmap.data().lock().unwrap(), 0)?; // reproducible initial weights
+//! let mut optimizer = AdamW::new(varmap.all_vars(), ParamsAdamW::default())?;
+//! for _ in 0..3 {
+//!     let z = layer.forward(&net.forward(&x)?)?; // [32·4, 10]
+//!     let loss = hamming(&z, &layer.repeat_for_samples(&y)?, Reduction::Mean)?;
+//!     optimizer.backward_step(&loss)?;
+//!     assert!(layer.gradient_density() > 0.0, "a live gradient");
+//! }
+//! let z_eval = layer.forward_t(&net.forward(&x)?, false)?; // evaluation: MAP(θ)
+//! assert_eq!(z_eval.dims(), &[32, 10]);
+//! # Ok::<(), candle_core::Error>(())
+//! ```
+
 #![warn(missing_docs)]
 
 pub use imle_runtime::*;

@@ -125,7 +125,13 @@ fn every_key_reaches_the_config() -> Result<()> {
 }
 
 /// The top 3 under the normalized target (the README's recommended first choice).
-#[imle_layer(noise = "sum_of_gamma", k = 3, target = "normalized", lambda = 1, samples = 2)]
+#[imle_layer(
+    noise = "sum_of_gamma",
+    k = 3,
+    target = "normalized",
+    lambda = 1,
+    samples = 2
+)]
 fn normalized_top3(theta: &[f32], z: &mut [f32]) {
     top3_into(theta, z);
 }
