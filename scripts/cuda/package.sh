@@ -2,10 +2,10 @@
 # Builds the CUDA checks here (no GPU needed) and packs them for a GPU machine without a Rust
 # toolchain: .gpu/cuda_tests (tests/cuda.rs of imle-runtime) and .gpu/cuda_bench
 # (benches/cuda.rs), stripped and xz-compressed. Then, on the GPU machine, from the
-# repository root: scripts/cuda/run_on_gpu.sh (see ../shared/GPU.md for the device tool).
+# repository root: scripts/cuda/run_on_gpu.sh (README.md, section CUDA).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-source ../shared/cuda/toolkit.sh
+source scripts/cuda/toolkit.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/cuda} CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
 export CUDAFORGE_THREADS=${CUDAFORGE_THREADS:-2}
 
