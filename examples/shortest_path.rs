@@ -407,11 +407,16 @@ impl Method {
         }
     }
 
-    fn estimator(self, o: &Options) -> String {
+    /// What the method is, for the data's `grid` (which `--warcraft` or `--costs` decide, not
+    /// `--grid`).
+    fn estimator(self, o: &Options, grid: (usize, usize)) -> String {
         match self {
             Method::Imle => format!(
                 "I-MLE, Sum-of-Gamma noise (k = {}, τ = {}), λ = {}, S = {}, Hamming loss",
-                o.grid, o.tau, o.lambda, o.samples
+                sog_k(grid),
+                o.tau,
+                o.lambda,
+                o.samples
             ),
             Method::Blackbox => format!(
                 "I-MLE with Noise::None = blackbox differentiation, λ = {}, Hamming loss",
@@ -528,8 +533,16 @@ impl Scores {
 }
 
 /// One method's run.
+/// Sum-of-Gamma's k for paths on an `H × W` grid of the data: H, about the number of cells a
+/// path visits (the paper's choice for the Warcraft maps).
+fn sog_k(grid: (usize, usize)) -> f32 {
+    grid.0 as f32
+}
+
 struct Run {
     method: Method,
+    /// The layer's noise (Sum-of-Gamma's k follows the data's grid).
+    noise: Noise,
     scores: Scores,
     /// (epoch, train loss, held-out scores) per epoch.
     history: Vec<(usize, f64, Scores)>,
@@ -667,7 +680,7 @@ fn train_one(
     common::seeded_init(&varmap, o.seed)?;
     let noise = match method {
         Method::Imle => Noise::SumOfGamma {
-            k: grid.0 as f32,
+            k: sog_k(grid),
             terms: 10,
         },
         _ => Noise::None,
@@ -764,6 +777,7 @@ fn train_one(
     Ok((
         Run {
             method,
+            noise: layer.config().noise,
             scores,
             history,
             seconds: start.elapsed().as_secs_f64(),
@@ -1023,7 +1037,7 @@ fn report(s: &Summary, output: &Output) {
         output.say(format!(
             "  {:<16} {}",
             r.method.name(),
-            r.method.estimator(o)
+            r.method.estimator(o, s.grid)
         ));
     }
     for p in &s.plots {
@@ -1040,7 +1054,7 @@ fn report(s: &Summary, output: &Output) {
         "untrained": s.untrained.json(),
         "methods": s.runs.iter().map(|r| json!({
             "method": r.method.key(),
-            "estimator": r.method.estimator(o),
+            "estimator": r.method.estimator(o, s.grid),
             "scores": r.scores.json(),
             "seconds": r.seconds,
             "history": r.history.iter().map(|(e, loss, sc)| json!({
@@ -1129,6 +1143,16 @@ mod tests {
         assert_eq!(
             (summary.grid, summary.train_maps, summary.test_maps),
             ((6, 6), 64, 32)
+        );
+        // k follows the data's 6×6 grid, not --grid's default (12).
+        assert_eq!(
+            summary.runs[0].noise,
+            Noise::SumOfGamma { k: 6.0, terms: 10 }
+        );
+        assert!(
+            Method::Imle
+                .estimator(&options, summary.grid)
+                .contains("k = 6,")
         );
         assert!(summary.runs[0].scores.cost_ratio >= 1.0 - 1e-6);
         Ok(())
