@@ -39,8 +39,9 @@ pub enum NegativeCosts {
 /// `z = argmin ⟨z, c⟩` over paths from the top-left to the bottom-right cell of an `H × W`
 /// grid, where a path's cost is the sum of the costs of the cells it visits (both ends
 /// included) and `z` is the 0/1 mask of those cells. Dijkstra with a binary heap; use it with
-/// [`Sense::Minimize`](crate::Sense::Minimize). Instances must be 2-D (`[H, W]`). Ties between
-/// equal-cost paths are broken deterministically (lower cell index settles first).
+/// [`Sense::Minimize`](crate::Sense::Minimize). Instances must be 2-D (`[H, W]`). Costs are
+/// compared numerically (**−0.0 = +0.0**); ties between equal-cost paths are broken
+/// deterministically (among cells at equal distance, the lower cell index settles first).
 ///
 /// ```
 /// use imle_runtime::{GridShortestPath, MapSolver, Neighbourhood};
@@ -78,8 +79,9 @@ pub struct DijkstraScratch {
     dist: Vec<f32>,
     pred: Vec<u32>,
     settled: Vec<bool>,
-    /// Min-heap of `(distance bits << 32) | cell`: for non-negative floats the bit pattern
-    /// orders like the value, so one `u64` compare orders by distance, then by cell.
+    /// Min-heap of `(distance bits << 32) | cell`: for non-negative floats other than −0.0 the
+    /// bit pattern orders like the value (the checked costs are canonicalised, so no distance
+    /// is −0.0), and one `u64` compare orders by distance, then by cell.
     heap: BinaryHeap<Reverse<u64>>,
 }
 
@@ -118,7 +120,10 @@ impl GridShortestPath {
     fn cost(&self, costs: &[f32], cell: usize) -> Result<f32> {
         let c = costs[cell];
         if c >= 0.0 && c.is_finite() {
-            return Ok(c);
+            // −0.0 passes `>= 0.0` but its bits (sign set) would order it after every positive
+            // distance in the heap: `+ 0.0` makes it +0.0. Sums of +0.0 and positive costs are
+            // never −0.0, so every distance keeps a sign bit of 0.
+            return Ok(c + 0.0);
         }
         if c.is_finite() && self.negative_costs == NegativeCosts::ClampToZero {
             return Ok(0.0);
