@@ -59,6 +59,51 @@ pub trait MapSolver: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Checks one instance of the layer's own θ -- the network's prediction, before noise and
+    /// before the I-MLE target's shift -- once per forward pass (training and [`map`]).
+    ///
+    /// [`solve`](MapSolver::solve) only sees perturbed inputs (`θ + τ·ε`, `α·θ − λ·g + …`)
+    /// and cannot tell a value the network predicted from one the noise made; this hook can.
+    /// [`GridShortestPath`](crate::GridShortestPath) uses it to report negative costs in θ
+    /// while clamping those that only the perturbation made negative. The default accepts
+    /// everything. It runs on the CPU path: not where a [`device_kernel`] runs on the GPU.
+    ///
+    /// [`map`]: crate::ImleLayer::map
+    /// [`device_kernel`]: MapSolver::device_kernel
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use imle_runtime::{ImleConfig, ImleLayer, MapSolver, Noise};
+    ///
+    /// /// Picks every item worth more than it costs; the prices are its θ and must be positive.
+    /// struct Bargains;
+    /// impl MapSolver for Bargains {
+    ///     type Scratch = ();
+    ///     fn name(&self) -> &str { "bargains" }
+    ///     fn check_theta(&self, theta: &[f32], _: &[usize]) -> candle_core::Result<()> {
+    ///         match theta.iter().position(|&p| p <= 0.0) {
+    ///             Some(i) => candle_core::bail!("price {} at {i} is not positive", theta[i]),
+    ///             None => Ok(()),
+    ///         }
+    ///     }
+    ///     fn solve(&self, theta: &[f32], _: &[usize], z: &mut [f32], _: &mut ()) -> candle_core::Result<()> {
+    ///         for (zi, &p) in z.iter_mut().zip(theta) {
+    ///             *zi = if p < 1.0 { 1.0 } else { 0.0 };
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let layer = ImleLayer::new(Bargains, ImleConfig::new(Noise::Gumbel))?;
+    /// let theta = Tensor::new(&[[0.5f32, 2.0], [0.5, -1.0]], &Device::Cpu)?;
+    /// let err = layer.map(&theta).unwrap_err().to_string();
+    /// assert!(err.contains("instance 1") && err.contains("price -1 at 1"), "{err}");
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    fn check_theta(&self, _theta: &[f32], _shape: &[usize]) -> Result<()> {
+        Ok(())
+    }
+
     /// The built-in GPU kernel that computes exactly this solver's MAP, if there is one.
     ///
     /// When θ is a CUDA tensor and the `cuda` feature is on, a layer whose solver names a kernel
@@ -166,6 +211,12 @@ pub trait Solver: Send + Sync + 'static {
     /// Checks once per call that instances of this shape are valid for the solver.
     fn check_instance(&self, shape: &[usize]) -> Result<()>;
 
+    /// Checks the layer's own θ (all its instances of `shape`, flattened, before noise) once
+    /// per forward pass; see [`MapSolver::check_theta`]. The default accepts everything.
+    fn check_theta(&self, _theta: &[f32], _shape: &[usize]) -> Result<()> {
+        Ok(())
+    }
+
     /// The built-in GPU kernel equivalent to this solver, if any (see
     /// [`MapSolver::device_kernel`]).
     fn device_kernel(&self) -> Option<DeviceKernel> {
@@ -190,6 +241,32 @@ impl<S: MapSolver> Solver for S {
 
     fn check_instance(&self, shape: &[usize]) -> Result<()> {
         MapSolver::check_instance(self, shape)
+    }
+
+    fn check_theta(&self, theta: &[f32], shape: &[usize]) -> Result<()> {
+        let n = shape.iter().product::<usize>();
+        let name = MapSolver::name(self);
+        // In order, so the error names the first bad instance whatever the thread count; a
+        // scan of θ costs little next to drawing the noise or solving.
+        for (b, row) in theta.chunks(n).enumerate() {
+            let what = format!("θ of instance {b} (the layer's input, before noise)");
+            match catch_unwind(AssertUnwindSafe(|| {
+                MapSolver::check_theta(self, row, shape)
+            })) {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => return Err(solver_error(name, format!("rejected {what}: {err}"))),
+                Err(payload) => {
+                    return Err(solver_error(
+                        name,
+                        format!(
+                            "panicked checking {what}: {}",
+                            panic_message(payload.as_ref())
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn device_kernel(&self) -> Option<DeviceKernel> {

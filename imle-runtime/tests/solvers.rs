@@ -153,22 +153,38 @@ fn grid_shortest_path_is_optimal_and_connected() {
 #[test]
 fn grid_shortest_path_rejects_bad_costs_and_shapes() {
     let solver = GridShortestPath::new(Neighbourhood::Eight);
+    let strict = solver.with_negative_costs(NegativeCosts::Error);
     let mut z = vec![0.0; 4];
     let mut scratch = Default::default();
     for bad in [-1.0, f32::NAN, f32::INFINITY] {
-        let err = solver
+        let err = strict
             .solve(&[1.0, bad, 1.0, 1.0], &[2, 2], &mut z, &mut scratch)
             .unwrap_err();
         assert!(err.to_string().contains("cost"), "{err}");
     }
     assert!(solver.check_instance(&[4]).is_err());
-    let lenient = solver.with_negative_costs(NegativeCosts::ClampToZero);
-    assert!(lenient.check_instance(&[2, 2]).is_ok());
-    assert!(
+    // Called directly, the default and ClampToZero clamp a negative cost (a solve call
+    // cannot tell θ from its perturbation; the layer checks θ through check_theta).
+    for policy in [NegativeCosts::ClampPerturbed, NegativeCosts::ClampToZero] {
+        let lenient = solver.with_negative_costs(policy);
+        assert!(lenient.check_instance(&[2, 2]).is_ok());
         lenient
-            .solve(&[1.0, f32::NAN, 1.0, 1.0], &[2, 2], &mut z, &mut scratch)
-            .is_err()
-    );
+            .solve(&[1.0, -1.0, 1.0, 1.0], &[2, 2], &mut z, &mut scratch)
+            .unwrap();
+        for bad in [f32::NAN, f32::INFINITY] {
+            assert!(
+                lenient
+                    .solve(&[1.0, bad, 1.0, 1.0], &[2, 2], &mut z, &mut scratch)
+                    .is_err()
+            );
+        }
+    }
+    // The layer's θ: negative costs are errors except under ClampToZero.
+    assert!(solver.check_theta(&[1.0, -1.0, 1.0, 1.0], &[2, 2]).is_err());
+    assert!(strict.check_theta(&[1.0, -1.0, 1.0, 1.0], &[2, 2]).is_err());
+    assert!(solver.check_theta(&[1.0, -0.0, 1.0, 1.0], &[2, 2]).is_ok());
+    let clamp = solver.with_negative_costs(NegativeCosts::ClampToZero);
+    assert!(clamp.check_theta(&[1.0, -1.0, 1.0, 1.0], &[2, 2]).is_ok());
 }
 
 #[test]
