@@ -51,7 +51,7 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{AdamW, Conv2dConfig, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use common::{Cli, Output, Panel, Series, err, table};
 use imle::data::ShortestPathData;
-use imle::{GridShortestPath, ImleConfig, ImleLayer, NegativeCosts, Neighbourhood, Noise, Sense};
+use imle::{GridShortestPath, ImleConfig, ImleLayer, Neighbourhood, Noise, Sense};
 use plotters::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -563,8 +563,10 @@ struct Summary {
 }
 
 fn solver_layer(o: &Options, noise: Noise, seed: u64) -> Result<ImleLayer<GridShortestPath>> {
-    let solver =
-        GridShortestPath::new(Neighbourhood::Eight).with_negative_costs(NegativeCosts::ClampToZero);
+    // The default NegativeCosts::ClampPerturbed: costs that the noise (or the target's λ·g)
+    // pushes below 0 count as 0, as in blackbox-backprop; a negative predicted cost would be
+    // reported, and the network's |raw| + 0.2 never makes one.
+    let solver = GridShortestPath::new(Neighbourhood::Eight);
     let config = ImleConfig::new(noise)
         .with_lambda(o.lambda)?
         .with_tau(o.tau)?
@@ -986,8 +988,7 @@ fn heat(v: f64) -> RGBColor {
 }
 
 fn solver_layer_for_plot() -> Result<ImleLayer<GridShortestPath>> {
-    let solver =
-        GridShortestPath::new(Neighbourhood::Eight).with_negative_costs(NegativeCosts::ClampToZero);
+    let solver = GridShortestPath::new(Neighbourhood::Eight);
     ImleLayer::new(
         solver,
         ImleConfig::new(Noise::None).with_sense(Sense::Minimize),

@@ -49,7 +49,9 @@ fn recommend(shop: &Shop, theta: &[f32], z: &mut [f32]) -> std::result::Result<(
     }
     let surplus = |i: usize| theta[i] - shop.prices[i];
     let mut order: Vec<usize> = (0..theta.len()).filter(|&i| surplus(i) > 0.0).collect();
-    order.sort_by(|&a, &b| surplus(b).total_cmp(&surplus(a)).then(a.cmp(&b)));
+    // Largest surplus first; `cmp_desc` compares numerically (−0.0 = +0.0, unlike
+    // `total_cmp`) and breaks ties by the lower index.
+    order.sort_by(|&a, &b| imle::cmp_desc((a, surplus(a)), (b, surplus(b))));
     for &i in order.iter().take(PICKS) {
         z[i] = 1.0;
     }

@@ -78,7 +78,8 @@ pub use imle_runtime::*;
 /// #[imle_layer(noise = "sum_of_gamma", k = 5, lambda = 10, samples = 4)]
 /// fn top5(theta: &[f32], z: &mut [f32]) {
 ///     let mut order: Vec<usize> = (0..theta.len()).collect();
-///     order.sort_by(|&a, &b| theta[b].total_cmp(&theta[a]).then(a.cmp(&b)));
+///     // Larger first, −0.0 = +0.0, ties to the lower index (`total_cmp` puts −0 below +0).
+///     order.sort_by(|&a, &b| imle::cmp_desc((a, theta[a]), (b, theta[b])));
 ///     for &i in &order[..5] {
 ///         z[i] = 1.0;
 ///     }
@@ -109,7 +110,8 @@ pub use imle_runtime::*;
 /// /// The single best item, or an error when every score is negative.
 /// #[imle_layer(noise = "gumbel", name = "BestItem")]
 /// pub fn best(theta: &[f32]) -> Result<Vec<f32>, String> {
-///     let (best, &score) = theta.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap();
+///     // The first largest score (−0.0 = +0.0): the least in `cmp_desc`'s order.
+///     let (best, score) = theta.iter().copied().enumerate().min_by(|&a, &b| imle::cmp_desc(a, b)).unwrap();
 ///     if score < 0.0 {
 ///         return Err(format!("no item is worth taking (best score {score})"));
 ///     }
@@ -130,7 +132,7 @@ pub use imle_runtime::*;
 /// pub fn within_budget(prices: &Prices, theta: &[f32], z: &mut [f32]) {
 ///     let mut order: Vec<usize> = (0..theta.len()).filter(|&i| theta[i] > 0.0).collect();
 ///     let ratio = |i: usize| theta[i] / prices.costs[i];
-///     order.sort_by(|&a, &b| ratio(b).total_cmp(&ratio(a)));
+///     order.sort_by(|&a, &b| imle::cmp_desc((a, ratio(a)), (b, ratio(b))));
 ///     let mut left = prices.budget;
 ///     for i in order {
 ///         if prices.costs[i] <= left {

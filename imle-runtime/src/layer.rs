@@ -440,6 +440,7 @@ impl<S: Solver> ImleLayer<S> {
         let n = prepared.dims.n;
         let z = with_cpu_f32(&prepared.theta, |theta| {
             check_finite("θ", theta)?;
+            self.solver.check_theta(theta, &prepared.dims.instance)?;
             let mut z = vec![0.0; theta.len()];
             self.solver.solve_rows(
                 &prepared.dims.instance,

@@ -42,7 +42,8 @@ pub use config::{ImleConfig, Reduce, Sense, Target};
 pub use layer::{Evaluation, ImleLayer, Training, repeat_samples};
 pub use noise::{Noise, NoiseKey};
 pub use solver::{
-    BatchSolver, Batched, ConfiguredSolver, DeviceKernel, MapSolver, Solver, copy_solution,
+    BatchSolver, Batched, ConfiguredSolver, DeviceKernel, MapSolver, Solver, cmp_desc,
+    copy_solution, numeric_cmp,
 };
 pub use solvers::{
     Argmax, DijkstraScratch, GridShortestPath, KruskalScratch, MaxSpanningTree, NegativeCosts,

@@ -173,6 +173,7 @@ impl<S: Solver> ImleOp<S> {
         let Dims { batch, n, .. } = self.dims;
         let samples = self.samples();
         check_finite("θ", theta)?;
+        self.solver.check_theta(theta, &self.dims.instance)?;
         let mut noise = Vec::new();
         if self.has_noise() {
             noise = vec![0.0; batch * samples * n];

@@ -5,6 +5,7 @@ use crate::config::ImleConfig;
 use crate::error::{panic_message, solver_error};
 use candle_core::Result;
 use rayon::prelude::*;
+use std::cmp::Ordering;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// A MAP solver for one problem instance: `z = argmax_{z ∈ C} ⟨z, θ⟩` (or `argmin` for a cost
@@ -13,6 +14,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 /// The layer calls [`solve`](MapSolver::solve) in parallel over batch × samples, so it takes
 /// `&self`; working memory that would otherwise be allocated on every call lives in
 /// [`Scratch`](MapSolver::Scratch), made once per worker and reused.
+///
+/// **How solvers compare values.** Every built-in solver (and kernel) compares values
+/// numerically, so **−0.0 = +0.0**, and **ties go to the lowest index** (the lower entry, edge
+/// or cell). −0.0 is common in training (`−θ` for a cost, `x·0` with `x < 0`, a clamp of a
+/// small negative), and a solution must not change with the sign of a zero. `f32::total_cmp`
+/// breaks that rule (it puts −0.0 below +0.0), and so does ordering by a float's bits; sort
+/// with [`cmp_desc`] (or [`numeric_cmp`]) instead, as the built-ins do.
 ///
 /// ```
 /// use imle_runtime::MapSolver;
@@ -51,6 +59,51 @@ pub trait MapSolver: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Checks one instance of the layer's own θ -- the network's prediction, before noise and
+    /// before the I-MLE target's shift -- once per forward pass (training and [`map`]).
+    ///
+    /// [`solve`](MapSolver::solve) only sees perturbed inputs (`θ + τ·ε`, `α·θ − λ·g + …`)
+    /// and cannot tell a value the network predicted from one the noise made; this hook can.
+    /// [`GridShortestPath`](crate::GridShortestPath) uses it to report negative costs in θ
+    /// while clamping those that only the perturbation made negative. The default accepts
+    /// everything. It runs on the CPU path: not where a [`device_kernel`] runs on the GPU.
+    ///
+    /// [`map`]: crate::ImleLayer::map
+    /// [`device_kernel`]: MapSolver::device_kernel
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use imle_runtime::{ImleConfig, ImleLayer, MapSolver, Noise};
+    ///
+    /// /// Picks every item worth more than it costs; the prices are its θ and must be positive.
+    /// struct Bargains;
+    /// impl MapSolver for Bargains {
+    ///     type Scratch = ();
+    ///     fn name(&self) -> &str { "bargains" }
+    ///     fn check_theta(&self, theta: &[f32], _: &[usize]) -> candle_core::Result<()> {
+    ///         match theta.iter().position(|&p| p <= 0.0) {
+    ///             Some(i) => candle_core::bail!("price {} at {i} is not positive", theta[i]),
+    ///             None => Ok(()),
+    ///         }
+    ///     }
+    ///     fn solve(&self, theta: &[f32], _: &[usize], z: &mut [f32], _: &mut ()) -> candle_core::Result<()> {
+    ///         for (zi, &p) in z.iter_mut().zip(theta) {
+    ///             *zi = if p < 1.0 { 1.0 } else { 0.0 };
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let layer = ImleLayer::new(Bargains, ImleConfig::new(Noise::Gumbel))?;
+    /// let theta = Tensor::new(&[[0.5f32, 2.0], [0.5, -1.0]], &Device::Cpu)?;
+    /// let err = layer.map(&theta).unwrap_err().to_string();
+    /// assert!(err.contains("instance 1") && err.contains("price -1 at 1"), "{err}");
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    fn check_theta(&self, _theta: &[f32], _shape: &[usize]) -> Result<()> {
+        Ok(())
+    }
+
     /// The built-in GPU kernel that computes exactly this solver's MAP, if there is one.
     ///
     /// When θ is a CUDA tensor and the `cuda` feature is on, a layer whose solver names a kernel
@@ -79,6 +132,43 @@ pub trait MapSolver: Send + Sync + 'static {
     ) -> Result<()>;
 }
 
+/// Compares two values numerically: a total order on `f32` that, unlike `f32::total_cmp`,
+/// makes **−0.0 equal to +0.0** (NaNs, which the layer never passes to a solver, still get a
+/// fixed place: as in `total_cmp`).
+///
+/// ```
+/// use imle_runtime::numeric_cmp;
+/// use std::cmp::Ordering;
+/// assert_eq!(numeric_cmp(-0.0, 0.0), Ordering::Equal);
+/// assert_eq!((-0.0f32).total_cmp(&0.0), Ordering::Less); // the trap it avoids
+/// assert_eq!(numeric_cmp(-1.0, 0.0), Ordering::Less);
+/// ```
+#[inline]
+pub fn numeric_cmp(a: f32, b: f32) -> Ordering {
+    // Adding +0.0 turns −0.0 into +0.0 and leaves every other value as it is.
+    (a + 0.0).total_cmp(&(b + 0.0))
+}
+
+/// The order the built-in solvers rank `(index, value)` entries by: **larger value first,
+/// −0.0 = +0.0, ties to the lower index**. A strict total order on distinct indices, so a sort
+/// or a selection by it is deterministic; use it in your own solvers (see [`MapSolver`]).
+///
+/// ```
+/// use imle_runtime::cmp_desc;
+/// let theta = [-0.0f32, 2.0, 0.0, 2.0];
+/// let mut order: Vec<usize> = (0..theta.len()).collect();
+/// order.sort_by(|&a, &b| cmp_desc((a, theta[a]), (b, theta[b])));
+/// assert_eq!(order, [1, 3, 0, 2]); // the zeros tie, so index 0 comes first
+///
+/// // The first largest entry (argmax with ties to the lowest index):
+/// let best = theta.iter().copied().enumerate().min_by(|&a, &b| cmp_desc(a, b));
+/// assert_eq!(best, Some((1, 2.0)));
+/// ```
+#[inline]
+pub fn cmp_desc(a: (usize, f32), b: (usize, f32)) -> Ordering {
+    numeric_cmp(b.1, a.1).then(a.0.cmp(&b.0))
+}
+
 /// A selection the CUDA kernels compute on the GPU, fused with the noise and the I-MLE
 /// target (see [`MapSolver::device_kernel`]).
 ///
@@ -88,14 +178,14 @@ pub trait MapSolver: Send + Sync + 'static {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceKernel {
-    /// The indicator of the `k` largest entries, ties to the lowest index, comparing values
-    /// by `f32::total_cmp` (so −0 < +0), as [`TopK`](crate::TopK).
+    /// The indicator of the `k` largest entries, −0 = +0, ties to the lowest index, as
+    /// [`TopK`](crate::TopK).
     TopK {
         /// The number of ones (1 ≤ k ≤ n).
         k: usize,
     },
-    /// The one-hot indicator of the first largest entry (−0 and +0 tie), as
-    /// [`Argmax`](crate::Argmax).
+    /// The one-hot indicator of the first largest entry (−0 = +0), as
+    /// [`Argmax`](crate::Argmax); the same as `TopK { k: 1 }`.
     Argmax,
 }
 
@@ -121,6 +211,12 @@ pub trait Solver: Send + Sync + 'static {
     /// Checks once per call that instances of this shape are valid for the solver.
     fn check_instance(&self, shape: &[usize]) -> Result<()>;
 
+    /// Checks the layer's own θ (all its instances of `shape`, flattened, before noise) once
+    /// per forward pass; see [`MapSolver::check_theta`]. The default accepts everything.
+    fn check_theta(&self, _theta: &[f32], _shape: &[usize]) -> Result<()> {
+        Ok(())
+    }
+
     /// The built-in GPU kernel equivalent to this solver, if any (see
     /// [`MapSolver::device_kernel`]).
     fn device_kernel(&self) -> Option<DeviceKernel> {
@@ -145,6 +241,32 @@ impl<S: MapSolver> Solver for S {
 
     fn check_instance(&self, shape: &[usize]) -> Result<()> {
         MapSolver::check_instance(self, shape)
+    }
+
+    fn check_theta(&self, theta: &[f32], shape: &[usize]) -> Result<()> {
+        let n = shape.iter().product::<usize>();
+        let name = MapSolver::name(self);
+        // In order, so the error names the first bad instance whatever the thread count; a
+        // scan of θ costs little next to drawing the noise or solving.
+        for (b, row) in theta.chunks(n).enumerate() {
+            let what = format!("θ of instance {b} (the layer's input, before noise)");
+            match catch_unwind(AssertUnwindSafe(|| {
+                MapSolver::check_theta(self, row, shape)
+            })) {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => return Err(solver_error(name, format!("rejected {what}: {err}"))),
+                Err(payload) => {
+                    return Err(solver_error(
+                        name,
+                        format!(
+                            "panicked checking {what}: {}",
+                            panic_message(payload.as_ref())
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn device_kernel(&self) -> Option<DeviceKernel> {

@@ -17,7 +17,9 @@ use imle_runtime::cuda::params::{
     dynamic_shared_bytes, key_words,
 };
 use imle_runtime::noise::fill_instance;
-use imle_runtime::{DeviceKernel, ImleLayer, Noise, NoiseKey, Target};
+use imle_runtime::{Argmax, DeviceKernel, ImleConfig, MapSolver, Noise, NoiseKey, Target, TopK};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -465,30 +467,89 @@ fn layers_match_the_cpu() {
     }
 }
 
-/// Maxima that are zeros of both signs: top-k orders −0 below +0 (`total_cmp`), argmax lets
-/// them tie; each kernel must follow its solver.
+/// Both kernels compare numerically (−0 = +0, ties to the lowest index), as the CPU solvers:
+/// flipping the sign of zeros in θ or in the noise never changes a solution, top-1 is argmax,
+/// and both equal the CPU's `TopK` and `Argmax` (issue #12 §1).
 #[test]
-fn signed_zeros_follow_each_solver() {
+fn signed_zeros_tie_in_both_kernels() {
     let Some(emu) = emulated() else { return };
-    let theta = [-1.0f32, -0.0, 0.0, -0.0, -3.0, 0.0];
-    for (kernel, want) in [
-        (DeviceKernel::Argmax, [0.0f32, 1.0, 0.0, 0.0, 0.0, 0.0]),
+    // The exact case of the issue, and a row whose maxima are zeros of both signs.
+    for (theta, want) in [
+        (vec![-0.0f32, 0.0], vec![1.0f32, 0.0]),
         (
-            DeviceKernel::TopK { k: 1 },
-            [0.0f32, 0.0, 1.0, 0.0, 0.0, 0.0],
+            vec![-1.0, -0.0, 0.0, -0.0, -3.0, 0.0],
+            vec![0.0, 1.0, 0.0, 0.0, 0.0, 0.0],
         ),
     ] {
-        let map = ForwardParams::map(kernel, 1, 6);
-        let (got, _) = emu.forward(NoiseParams::default(), map, &theta, None);
-        assert_eq!(got, want, "{kernel:?}");
+        let n = theta.len();
+        for kernel in [DeviceKernel::Argmax, DeviceKernel::TopK { k: 1 }] {
+            let map = ForwardParams::map(kernel, 1, n);
+            let (got, _) = emu.forward(NoiseParams::default(), map, &theta, None);
+            assert_eq!(got, want, "{kernel:?} on {theta:?}");
+        }
     }
-    let cpu_argmax = ImleLayer::new(
-        imle_runtime::Argmax,
-        imle_runtime::ImleConfig::new(Noise::None),
-    );
-    let t = candle_core::Tensor::new(&[theta], &candle_core::Device::Cpu).unwrap();
-    let cpu = cpu_argmax.unwrap().map(&t).unwrap();
-    assert_eq!(support::cases::host(&cpu), [0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+
+    let mut rng = StdRng::seed_from_u64(12);
+    let tiny = [-1.0f32, -0.0, 0.0, 1.0];
+    let flip = |values: &[f32], rng: &mut StdRng| -> Vec<f32> {
+        values
+            .iter()
+            .map(|&v| {
+                if v == 0.0 && rng.random_bool(0.5) {
+                    -v
+                } else {
+                    v
+                }
+            })
+            .collect()
+    };
+    let config = ImleConfig::new(Noise::Gumbel);
+    let noise = NoiseParams::new(&config.noise, NoiseKey::new(0, 0));
+    // Each emulated launch starts 256 threads: few trials, each with several rows.
+    for trial in 0..8 {
+        let (batch, n) = (4, 2 + 3 * trial);
+        let theta: Vec<f32> = (0..batch * n)
+            .map(|_| tiny[rng.random_range(0..4)])
+            .collect();
+        let eps: Vec<f32> = (0..batch * n)
+            .map(|_| [-0.0, 0.0][rng.random_range(0..2)])
+            .collect();
+        let (theta_flipped, eps_flipped) = (flip(&theta, &mut rng), flip(&eps, &mut rng));
+        let mut kernels = vec![DeviceKernel::Argmax];
+        kernels.extend([1, 2, n / 2 + 1, n].map(|k| DeviceKernel::TopK { k }));
+        let mut solutions = Vec::new();
+        for kernel in kernels {
+            let map = ForwardParams::map(kernel, batch, n);
+            let (z, _) = emu.forward(NoiseParams::default(), map, &theta, None);
+            let (z_flipped, _) = emu.forward(NoiseParams::default(), map, &theta_flipped, None);
+            assert_eq!(z, z_flipped, "{kernel:?}: θ {theta:?} vs {theta_flipped:?}");
+            // θ + τ·ε with ε = ±0: the training path's keys.
+            let training = ForwardParams::training(&config, kernel, batch, n, true);
+            let (z_noisy, _) = emu.forward(noise, training, &theta_flipped, Some(&eps));
+            let (z_noisy_flipped, _) = emu.forward(noise, training, &theta, Some(&eps_flipped));
+            assert_eq!(z_noisy, z, "{kernel:?}: θ + τ·(±0)");
+            assert_eq!(z_noisy_flipped, z, "{kernel:?}: θ + τ·(±0), flipped");
+            let cpu: Vec<f32> = theta
+                .chunks(n)
+                .flat_map(|row| {
+                    let mut out = vec![0.0f32; n];
+                    match kernel {
+                        DeviceKernel::Argmax => Argmax.solve(row, &[n], &mut out, &mut ()),
+                        DeviceKernel::TopK { k } => {
+                            TopK::new(k)
+                                .unwrap()
+                                .solve(row, &[n], &mut out, &mut Vec::new())
+                        }
+                    }
+                    .unwrap();
+                    out
+                })
+                .collect();
+            assert_eq!(z, cpu, "{kernel:?} vs the CPU solver on θ {theta:?}");
+            solutions.push(z);
+        }
+        assert_eq!(solutions[0], solutions[1], "argmax vs top-1 on θ {theta:?}");
+    }
 }
 
 /// NaN and infinities in θ, the incoming gradient or the explicit noise are reported through
@@ -496,7 +557,7 @@ fn signed_zeros_follow_each_solver() {
 #[test]
 fn non_finite_inputs_are_flagged() {
     let Some(emu) = emulated() else { return };
-    let config = imle_runtime::ImleConfig::new(Noise::Gumbel);
+    let config = ImleConfig::new(Noise::Gumbel);
     let kernel = DeviceKernel::TopK { k: 2 };
     let noise = NoiseParams::new(&config.noise, NoiseKey::new(0, 0));
     let theta = [0.5f32, f32::NAN, 1.0, 0.0, 2.0];

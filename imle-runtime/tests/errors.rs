@@ -1,7 +1,12 @@
 //! Bad input gets a clear error naming the problem: never a panic, never a silent NaN.
 
 use candle_core::{DType, Device, Result, Tensor, Var};
-use imle_runtime::{Argmax, ImleConfig, ImleLayer, MapSolver, Noise, Target, TopK, copy_solution};
+use imle_runtime::{
+    Argmax, GridShortestPath, ImleConfig, ImleLayer, MapSolver, NegativeCosts, Neighbourhood,
+    Noise, Sense, Target, TopK, copy_solution,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 fn gumbel() -> ImleConfig {
     ImleConfig::new(Noise::Gumbel)
@@ -270,4 +275,97 @@ fn an_overflowing_solver_input_is_an_error() {
     let noisy = ImleLayer::new(TopK::new(1).unwrap(), ImleConfig::new(Noise::Gumbel)).unwrap();
     let noise = Tensor::new(&[[3e38f32, 0.0, 0.0]], cpu).unwrap();
     expect_error(noisy.forward_with_noise(&theta, &noise), "overflowed");
+}
+
+// ---------------------------------------------------------------------------------------
+// Negative costs (issue #12 §3): noise must not stop training; negative θ is reported.
+
+/// A `GridShortestPath` layer as in the issue: minimise, Sum-of-Gamma noise with k = 12.
+fn grid_layer(negative_costs: Option<NegativeCosts>) -> ImleLayer<GridShortestPath> {
+    let mut solver = GridShortestPath::new(Neighbourhood::Eight);
+    if let Some(policy) = negative_costs {
+        solver = solver.with_negative_costs(policy);
+    }
+    let config = ImleConfig::new(Noise::sum_of_gamma(12.0))
+        .with_sense(Sense::Minimize)
+        .with_lambda(10.0)
+        .unwrap()
+        .with_seed(3);
+    ImleLayer::new(solver, config).unwrap()
+}
+
+/// Costs uniform in [0, 0.05]: small and non-negative, as a network's early predictions.
+fn small_costs() -> Var {
+    let mut rng = StdRng::seed_from_u64(12);
+    let values: Vec<f32> = (0..4 * 12 * 12)
+        .map(|_| rng.random_range(0.0..0.05f32))
+        .collect();
+    Var::from_vec(values, (4, 12, 12), &Device::Cpu).unwrap()
+}
+
+/// The issue's failure: with `NegativeCosts::Error` (the old default) the first forward
+/// failed with "cost -0.0119 at cell 1: costs must be finite and non-negative". Under the
+/// default the perturbed costs are clamped at 0 and forward + backward run.
+#[test]
+fn noisy_small_costs_train_under_the_default() {
+    let theta = small_costs();
+    let layer = grid_layer(None);
+    let z = layer.forward(theta.as_tensor()).unwrap();
+    assert_eq!(z.dims(), &[4, 12, 12]);
+    let target = Tensor::ones((4, 12, 12), DType::F32, &Device::Cpu).unwrap();
+    let loss = (z - target).unwrap().sqr().unwrap().sum_all().unwrap();
+    let gradient = loss.backward().unwrap().get(&theta).unwrap().clone();
+    assert_eq!(gradient.dims(), &[4, 12, 12]);
+    let total: f32 = gradient
+        .abs()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert!(total > 0.0, "the gradient is zero");
+    // Evaluation sees θ itself, which is non-negative: no error either.
+    layer.map(theta.as_tensor()).unwrap();
+
+    // The strict policy still fails on the noise, and says which option to use instead.
+    let strict = grid_layer(Some(NegativeCosts::Error));
+    let err = strict.forward(theta.as_tensor()).unwrap_err().to_string();
+    assert!(
+        err.contains("NegativeCosts::ClampPerturbed") && err.contains("with_negative_costs"),
+        "{err}"
+    );
+}
+
+/// Negative costs in θ itself -- the network's prediction, before any noise -- are an error
+/// in training and in evaluation, naming the instance and the option that clamps them.
+#[test]
+fn negative_theta_costs_are_errors_naming_the_option() {
+    let mut values = vec![1.0f32; 2 * 3 * 3];
+    values[9 + 4] = -0.5; // instance 1, cell 4
+    let theta = Tensor::from_vec(values, (2, 3, 3), &Device::Cpu).unwrap();
+    for policy in [None, Some(NegativeCosts::Error)] {
+        let layer = grid_layer(policy);
+        for result in [layer.forward(&theta), layer.map(&theta)] {
+            let err = result.unwrap_err().to_string();
+            for needle in [
+                "instance 1",
+                "cost -0.5 at cell 4",
+                "with_negative_costs(NegativeCosts::ClampToZero)",
+            ] {
+                assert!(err.contains(needle), "{policy:?}: {err:?} lacks {needle:?}");
+            }
+        }
+    }
+    // ClampToZero takes them, and −0.0 is no negative cost under any policy.
+    let lenient = grid_layer(Some(NegativeCosts::ClampToZero));
+    lenient.forward(&theta).unwrap();
+    lenient.map(&theta).unwrap();
+    let zeros = Tensor::new(&[[[-0.0f32, -0.0], [5.0, 1.0]]], &Device::Cpu).unwrap();
+    for policy in [None, Some(NegativeCosts::Error)] {
+        let z = grid_layer(policy).map(&zeros).unwrap();
+        assert_eq!(
+            z.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            [1.0, 0.0, 0.0, 1.0]
+        );
+    }
 }

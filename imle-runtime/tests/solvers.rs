@@ -153,22 +153,38 @@ fn grid_shortest_path_is_optimal_and_connected() {
 #[test]
 fn grid_shortest_path_rejects_bad_costs_and_shapes() {
     let solver = GridShortestPath::new(Neighbourhood::Eight);
+    let strict = solver.with_negative_costs(NegativeCosts::Error);
     let mut z = vec![0.0; 4];
     let mut scratch = Default::default();
     for bad in [-1.0, f32::NAN, f32::INFINITY] {
-        let err = solver
+        let err = strict
             .solve(&[1.0, bad, 1.0, 1.0], &[2, 2], &mut z, &mut scratch)
             .unwrap_err();
         assert!(err.to_string().contains("cost"), "{err}");
     }
     assert!(solver.check_instance(&[4]).is_err());
-    let lenient = solver.with_negative_costs(NegativeCosts::ClampToZero);
-    assert!(lenient.check_instance(&[2, 2]).is_ok());
-    assert!(
+    // Called directly, the default and ClampToZero clamp a negative cost (a solve call
+    // cannot tell θ from its perturbation; the layer checks θ through check_theta).
+    for policy in [NegativeCosts::ClampPerturbed, NegativeCosts::ClampToZero] {
+        let lenient = solver.with_negative_costs(policy);
+        assert!(lenient.check_instance(&[2, 2]).is_ok());
         lenient
-            .solve(&[1.0, f32::NAN, 1.0, 1.0], &[2, 2], &mut z, &mut scratch)
-            .is_err()
-    );
+            .solve(&[1.0, -1.0, 1.0, 1.0], &[2, 2], &mut z, &mut scratch)
+            .unwrap();
+        for bad in [f32::NAN, f32::INFINITY] {
+            assert!(
+                lenient
+                    .solve(&[1.0, bad, 1.0, 1.0], &[2, 2], &mut z, &mut scratch)
+                    .is_err()
+            );
+        }
+    }
+    // The layer's θ: negative costs are errors except under ClampToZero.
+    assert!(solver.check_theta(&[1.0, -1.0, 1.0, 1.0], &[2, 2]).is_err());
+    assert!(strict.check_theta(&[1.0, -1.0, 1.0, 1.0], &[2, 2]).is_err());
+    assert!(solver.check_theta(&[1.0, -0.0, 1.0, 1.0], &[2, 2]).is_ok());
+    let clamp = solver.with_negative_costs(NegativeCosts::ClampToZero);
+    assert!(clamp.check_theta(&[1.0, -1.0, 1.0, 1.0], &[2, 2]).is_ok());
 }
 
 #[test]
@@ -231,4 +247,159 @@ fn spanning_tree_checks_its_instances() {
     let tree = MaxSpanningTree::new(3, vec![(0, 1), (1, 2)]).unwrap();
     assert!(tree.check_instance(&[3]).is_err());
     assert!(tree.check_instance(&[2]).is_ok());
+}
+
+// ---------------------------------------------------------------------------------------
+// Signed zeros: every built-in compares values numerically, so −0.0 = +0.0 (issue #12 §1).
+
+/// Values with many ties and zeros of both signs.
+const TINY: [f32; 4] = [-1.0, -0.0, 0.0, 1.0];
+
+fn tiny_values(rng: &mut StdRng, len: usize, set: &[f32]) -> Vec<f32> {
+    (0..len)
+        .map(|_| set[rng.random_range(0..set.len())])
+        .collect()
+}
+
+/// `values` with the sign of some of its zeros flipped (each with probability 1/2), and with
+/// the sign of all of them flipped.
+fn zero_flips(rng: &mut StdRng, values: &[f32]) -> [Vec<f32>; 2] {
+    let flip_some = values
+        .iter()
+        .map(|&v| {
+            if v == 0.0 && rng.random_bool(0.5) {
+                -v
+            } else {
+                v
+            }
+        })
+        .collect();
+    let flip_all = values
+        .iter()
+        .map(|&v| if v == 0.0 { -v } else { v })
+        .collect();
+    [flip_some, flip_all]
+}
+
+/// Checks that flipping the sign of zeros in θ never changes `solver`'s solution.
+fn assert_zero_sign_blind<S: MapSolver>(
+    rng: &mut StdRng,
+    solver: &S,
+    theta: &[f32],
+    shape: &[usize],
+) {
+    let z = solve(solver, theta, shape);
+    for flipped in zero_flips(rng, theta) {
+        assert_eq!(
+            solve(solver, &flipped, shape),
+            z,
+            "{}: θ {theta:?} vs {flipped:?}",
+            solver.name()
+        );
+    }
+}
+
+#[test]
+fn top_k_and_argmax_ignore_the_sign_of_zeros() {
+    let mut rng = StdRng::seed_from_u64(12);
+    for trial in 0..500 {
+        let n = 1 + trial % 12;
+        let theta = tiny_values(&mut rng, n, &TINY);
+        assert_zero_sign_blind(&mut rng, &Argmax, &theta, &[n]);
+        for k in 1..=n {
+            assert_zero_sign_blind(&mut rng, &TopK::new(k).unwrap(), &theta, &[n]);
+        }
+    }
+}
+
+#[test]
+fn top_1_is_argmax() {
+    let mut rng = StdRng::seed_from_u64(13);
+    for trial in 0..2000 {
+        let n = 1 + trial % 16;
+        // Mostly the tiny set (ties, signed zeros), sometimes uniform values.
+        let theta = if trial % 4 == 3 {
+            (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+        } else {
+            tiny_values(&mut rng, n, &TINY)
+        };
+        assert_eq!(
+            solve(&TopK::new(1).unwrap(), &theta, &[n]),
+            solve(&Argmax, &theta, &[n]),
+            "θ {theta:?}"
+        );
+    }
+}
+
+/// Issue #12 §1: TopK(1) picked index 1 on θ = [−0.0, +0.0], Argmax index 0.
+#[test]
+fn top_1_and_argmax_agree_on_signed_zeros() {
+    let theta = [-0.0f32, 0.0];
+    assert_eq!(solve(&Argmax, &theta, &[2]), [1.0, 0.0]);
+    assert_eq!(solve(&TopK::new(1).unwrap(), &theta, &[2]), [1.0, 0.0]);
+    assert_eq!(
+        solve(&TopK::new(1).unwrap(), &[0.0, -0.0], &[2]),
+        [1.0, 0.0]
+    );
+}
+
+/// Issue #12 §1: on a 2×2 grid with costs [−0, −0, 5, 1] the path went through the 5
+/// (cost 6): −0.0's bits sorted it after every positive distance in the heap.
+#[test]
+fn grid_shortest_path_with_negative_zero_costs() {
+    let solver = GridShortestPath::new(Neighbourhood::Four);
+    let z = solve(&solver, &[-0.0, -0.0, 5.0, 1.0], &[2, 2]);
+    assert_eq!(z, [1.0, 1.0, 0.0, 1.0]);
+    // The same with +0.0, and under the other policies and neighbourhood.
+    assert_eq!(solve(&solver, &[0.0, 0.0, 5.0, 1.0], &[2, 2]), z);
+    let clamping = solver.with_negative_costs(NegativeCosts::ClampToZero);
+    assert_eq!(solve(&clamping, &[-0.0, -0.0, 5.0, 1.0], &[2, 2]), z);
+    let eight = GridShortestPath::new(Neighbourhood::Eight);
+    assert_eq!(
+        solve(
+            &eight,
+            &[-0.0, 5.0, 5.0, -0.0, 9.0, 5.0, 5.0, -0.0, 1.0],
+            &[3, 3]
+        ),
+        [1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0]
+    );
+}
+
+#[test]
+fn grid_shortest_path_ignores_the_sign_of_zeros() {
+    let mut rng = StdRng::seed_from_u64(14);
+    for trial in 0..400 {
+        let (h, w) = (1 + trial % 5, 1 + (trial / 5) % 5);
+        let eight = trial % 2 == 0;
+        let neighbourhood = if eight {
+            Neighbourhood::Eight
+        } else {
+            Neighbourhood::Four
+        };
+        let costs = tiny_values(&mut rng, h * w, &[-0.0, 0.0, 1.0, 2.0]);
+        let solver = GridShortestPath::new(neighbourhood);
+        assert_zero_sign_blind(&mut rng, &solver, &costs, &[h, w]);
+        let z = solve(&solver, &costs, &[h, w]);
+        let optimum = brute_shortest_cost(&costs, h, w, eight);
+        assert_eq!(dot(&z, &costs), optimum, "costs {costs:?}");
+        assert!(is_connected_path(&z, h, w, eight));
+    }
+}
+
+#[test]
+fn spanning_tree_ignores_the_sign_of_zeros() {
+    let mut rng = StdRng::seed_from_u64(15);
+    let edges = vec![(0, 1), (1, 2), (2, 3), (3, 0), (0, 2), (1, 3)];
+    let tree = MaxSpanningTree::new(4, edges.clone()).unwrap();
+    for _ in 0..300 {
+        let weights = tiny_values(&mut rng, edges.len(), &TINY);
+        assert_zero_sign_blind(&mut rng, &tree, &weights, &[edges.len()]);
+    }
+    // A square 0-1-2-3: the three zeros tie and the lowest edge indices win, whatever their
+    // signs (total_cmp put −0 below +0 and kept edge 3).
+    let square = MaxSpanningTree::new(4, vec![(0, 1), (1, 2), (2, 3), (3, 0)]).unwrap();
+    assert_eq!(
+        solve(&square, &[-0.0, -0.0, 0.0, 0.0], &[4]),
+        [1.0, 1.0, 1.0, 0.0]
+    );
 }

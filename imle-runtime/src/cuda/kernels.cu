@@ -321,17 +321,18 @@ __device__ __forceinline__ bool imle_finite(float x) {
 }
 
 // Order-preserving map from finite floats to u32: a larger float gets a larger key, and
-// -0 < +0 (as f32::total_cmp in TopK). With zero_equal, -0 is first turned into +0, so
-// the two zeros tie (as `>` in Argmax).
-__device__ __forceinline__ u32 imle_order_key(float x, bool zero_equal) {
-  if (zero_equal) x = x + 0.0f;
-  const u32 u = __float_as_uint(x);
+// -0 and +0 get the same key, so they tie (ties go to the lowest index) as in the CPU
+// solvers, which compare numerically (`cmp_desc`). -0 is turned into +0 on the bits rather
+// than by `x + 0.0f`, which no compiler option may fold away.
+__device__ __forceinline__ u32 imle_order_key(float x) {
+  u32 u = __float_as_uint(x);
+  if (u == 0x80000000u) u = 0u;
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
 // Keys of elements 4q .. 4q + 3 (those < n); returns how many are valid.
-__device__ u32 imle_input_keys(const NoiseParams& np, const RowInput& in, u32 n, bool zero_equal,
-                               u32 q, u32 keys[4]) {
+__device__ u32 imle_input_keys(const NoiseParams& np, const RowInput& in, u32 n, u32 q,
+                               u32 keys[4]) {
   const u32 e0 = 4u * q;
   const u32 valid = imle_min_u32(4u, n - e0);
   float eps[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -348,7 +349,7 @@ __device__ u32 imle_input_keys(const NoiseParams& np, const RowInput& in, u32 n,
     const float g = in.g ? in.g[e0 + j] : 0.0f;
     float x = in.g ? in.alpha * theta + in.step * g : in.alpha * theta;
     if (in.noisy) x += in.tau * eps[j];
-    keys[j] = imle_order_key(x, zero_equal);
+    keys[j] = imle_order_key(x);
     u32 element = imle_finite(theta) ? 0u : IMLE_BAD_THETA;
     element |= imle_finite(g) ? 0u : IMLE_BAD_GRADIENT;
     element |= in.eps && !imle_finite(eps[j]) ? IMLE_BAD_NOISE : 0u;
@@ -426,9 +427,8 @@ struct ComputedKeys {
   const NoiseParams* np;
   RowInput in;
   u32 n;
-  bool zero_equal;
   __device__ u32 quad(u32 q, u32 out[4]) const {
-    return imle_input_keys(*np, in, n, zero_equal, q, out);
+    return imle_input_keys(*np, in, n, q, out);
   }
 };
 
@@ -525,12 +525,11 @@ __device__ __forceinline__ u32* imle_key_region(u32 keys, u32* shared, u32* scra
 }
 
 // Fills the key cache (shared or scratch) with the keys of `in`.
-__device__ void imle_fill_cache(const NoiseParams& np, const RowInput& in, u32 n, bool zero_equal,
-                                u32* cache) {
+__device__ void imle_fill_cache(const NoiseParams& np, const RowInput& in, u32 n, u32* cache) {
   const u32 quads = (n + 3u) / 4u;
   for (u32 q = threadIdx.x; q < quads; q += IMLE_THREADS) {
     u32 kq[4];
-    const u32 valid = imle_input_keys(np, in, n, zero_equal, q, kq);
+    const u32 valid = imle_input_keys(np, in, n, q, kq);
     for (u32 j = 0; j < valid; ++j) cache[4u * q + j] = kq[j];
   }
   __syncthreads();
@@ -538,10 +537,10 @@ __device__ void imle_fill_cache(const NoiseParams& np, const RowInput& in, u32 n
 
 // Selects the top k of `in`: the cut, with the keys in `cache`, or recomputed at every pass
 // when `cache` is null.
-__device__ Cut imle_select_row(const NoiseParams& np, const RowInput& in, u32 n, u32 k,
-                               bool zero_equal, u32* cache, SelectShared& sh) {
+__device__ Cut imle_select_row(const NoiseParams& np, const RowInput& in, u32 n, u32 k, u32* cache,
+                               SelectShared& sh) {
   if (cache) {
-    imle_fill_cache(np, in, n, zero_equal, cache);
+    imle_fill_cache(np, in, n, cache);
     CachedKeys keys;
     keys.keys = cache;
     keys.n = n;
@@ -551,7 +550,6 @@ __device__ Cut imle_select_row(const NoiseParams& np, const RowInput& in, u32 n,
   keys.np = &np;
   keys.in = in;
   keys.n = n;
-  keys.zero_equal = zero_equal;
   return imle_select(keys, n, k, sh);
 }
 
@@ -564,7 +562,7 @@ struct ForwardParams {
   u32 draws;           // rows of explicit noise per instance (S * M)
   float tau;           // sign * tau
   float inv_samples;   // 1 / S, for the mean
-  u32 noisy, zero_equal;
+  u32 noisy;
   u32 keys;            // where a selection keeps its keys: IMLE_KEYS_*
   u32 mean;
   u32 s_begin, s_end;  // the samples of this launch (all: 0, S)
@@ -598,12 +596,11 @@ extern "C" __global__ void imle_forward(NoiseParams np, ForwardParams p, const f
       in.stream = s;
       in.noisy = p.noisy != 0u;
       in.bad = bad;
-      const Cut cut = imle_select_row(np, in, p.n, p.k, p.zero_equal != 0u, cache, sh);
+      const Cut cut = imle_select_row(np, in, p.n, p.k, cache, sh);
       ComputedKeys computed;
       computed.np = &np;
       computed.in = in;
       computed.n = p.n;
-      computed.zero_equal = p.zero_equal != 0u;
       for (u32 q = threadIdx.x; q < quads; q += IMLE_THREADS) {
         u32 kq[4];
         const u32 valid = cache ? CachedKeys{cache, p.n}.quad(q, kq) : computed.quad(q, kq);
@@ -657,7 +654,7 @@ struct BackwardParams {
   float tau;              // sign * tau (the forward's)
   float target_tau;       // sign * tau'
   float lambda;           // used when row_lambda is null
-  u32 noisy, zero_equal;
+  u32 noisy;
   u32 keys;               // where a selection keeps its keys: IMLE_KEYS_*
   u32 symmetric, scale_by_lambda;
   u32 plus_from_output;   // z holds the per-sample forward solutions (rows b * S + s)
@@ -693,7 +690,6 @@ __device__ u64 imle_backward_draw(const NoiseParams& np, const BackwardParams& p
   // After the keys, 16-byte aligned; only when there are keys in memory.
   u32* plus_bits = cache ? cache + ((p.n + 3u) & ~3u) : 0;
   const u32 quads = (p.n + 3u) / 4u;
-  const bool zero_equal = p.zero_equal != 0u;
   const float lambda = imle_draw_lambda(p, row_lambda, b, d);
 
   RowInput minus;
@@ -723,7 +719,7 @@ __device__ u64 imle_backward_draw(const NoiseParams& np, const BackwardParams& p
   Cut plus_cut;
   plus_cut.prefix = plus_cut.mask = plus_cut.last_tie = 0u;
   if (!plus_read) {
-    plus_cut = imle_select_row(np, plus, p.n, p.k, zero_equal, cache, sh);
+    plus_cut = imle_select_row(np, plus, p.n, p.k, cache, sh);
     if (cache) {
       // Keep the plus solution as bits: the cache is about to hold the minus keys.
       const u32 words = (p.n + 31u) / 32u;
@@ -740,14 +736,12 @@ __device__ u64 imle_backward_draw(const NoiseParams& np, const BackwardParams& p
       __syncthreads();
     }
   }
-  const Cut minus_cut =
-      imle_select_row(np, minus, p.n, p.k, zero_equal, cache, sh);
+  const Cut minus_cut = imle_select_row(np, minus, p.n, p.k, cache, sh);
 
   ComputedKeys plus_keys;
   plus_keys.np = &np;
   plus_keys.in = plus;
   plus_keys.n = p.n;
-  plus_keys.zero_equal = zero_equal;
   ComputedKeys minus_keys = plus_keys;
   minus_keys.in = minus;
   u64 nonzeros = 0u;

@@ -123,8 +123,6 @@ pub struct ForwardParams {
     pub inv_samples: f32,
     /// Whether noise is added (generated or explicit).
     pub noisy: u32,
-    /// −0 and +0 tie (argmax) rather than −0 < +0 (top-k).
-    pub zero_equal: u32,
     /// Where selections keep their keys: [`KEYS_SHARED`], [`KEYS_SCRATCH`] or
     /// [`KEYS_RECOMPUTED`].
     pub keys: u32,
@@ -164,8 +162,6 @@ pub struct BackwardParams {
     pub lambda: f32,
     /// Whether noise is added.
     pub noisy: u32,
-    /// −0 and +0 tie.
-    pub zero_equal: u32,
     /// Where selections keep their keys (`KEYS_*`).
     pub keys: u32,
     /// Central difference.
@@ -176,11 +172,12 @@ pub struct BackwardParams {
     pub plus_from_output: u32,
 }
 
-/// The number of ones and the zero convention of a kernel.
-fn selection(kernel: DeviceKernel) -> (u32, u32) {
+/// The number of ones of a kernel's solutions. Both kernels compare values numerically
+/// (−0 = +0, ties to the lowest index), so argmax is top-1.
+fn ones(kernel: DeviceKernel) -> u32 {
     match kernel {
-        DeviceKernel::TopK { k } => (k as u32, 0),
-        DeviceKernel::Argmax => (1, 1),
+        DeviceKernel::TopK { k } => k as u32,
+        DeviceKernel::Argmax => 1,
     }
 }
 
@@ -225,7 +222,7 @@ impl ForwardParams {
         n: usize,
         explicit_noise: bool,
     ) -> Self {
-        let (k, zero_equal) = selection(kernel);
+        let k = ones(kernel);
         let samples = config.samples;
         ForwardParams {
             batch: batch as u32,
@@ -236,7 +233,6 @@ impl ForwardParams {
             tau: config.sense.sign() * config.tau,
             inv_samples: 1.0 / samples as f32,
             noisy: u32::from(explicit_noise || config.noise != Noise::None),
-            zero_equal,
             keys: default_keys(n),
             mean: u32::from(config.reduce == Reduce::Mean && samples > 1),
             s_begin: 0,
@@ -246,7 +242,7 @@ impl ForwardParams {
 
     /// Plain MAP(θ) (evaluation).
     pub fn map(kernel: DeviceKernel, batch: usize, n: usize) -> Self {
-        let (k, zero_equal) = selection(kernel);
+        let k = ones(kernel);
         ForwardParams {
             batch: batch as u32,
             n: n as u32,
@@ -256,7 +252,6 @@ impl ForwardParams {
             tau: 0.0,
             inv_samples: 1.0,
             noisy: 0,
-            zero_equal,
             keys: default_keys(n),
             mean: 0,
             s_begin: 0,
@@ -298,7 +293,7 @@ impl BackwardParams {
         lambda: f32,
         explicit_noise: bool,
     ) -> Self {
-        let (k, zero_equal) = selection(kernel);
+        let k = ones(kernel);
         let sign = config.sense.sign();
         BackwardParams {
             batch: batch as u32,
@@ -313,7 +308,6 @@ impl BackwardParams {
             target_tau: sign * config.target_tau,
             lambda,
             noisy: u32::from(explicit_noise || config.noise != Noise::None),
-            zero_equal,
             keys: default_keys(n),
             symmetric: u32::from(config.symmetric),
             scale_by_lambda: u32::from(config.scale_by_lambda),
@@ -332,8 +326,8 @@ mod tests {
     #[test]
     fn layouts_match_the_kernels() {
         assert_eq!(std::mem::size_of::<NoiseParams>(), 10 * 4);
-        assert_eq!(std::mem::size_of::<ForwardParams>(), 13 * 4);
-        assert_eq!(std::mem::size_of::<BackwardParams>(), 17 * 4);
+        assert_eq!(std::mem::size_of::<ForwardParams>(), 12 * 4);
+        assert_eq!(std::mem::size_of::<BackwardParams>(), 16 * 4);
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Maximum spanning tree (Kruskal) over the edge weights of a fixed graph.
 
 use crate::error::config_error;
-use crate::solver::MapSolver;
+use crate::solver::{MapSolver, cmp_desc};
 use candle_core::Result;
 
 /// `z = argmax ⟨z, θ⟩` over spanning trees (forests, if the graph is disconnected) of a fixed
 /// undirected graph; θ holds one weight per edge, `z` marks the chosen edges. Kruskal's
-/// algorithm with union–find; ties go to the lower edge index.
+/// algorithm with union–find. Weights are compared numerically (**−0.0 = +0.0**) and ties go
+/// to the lower edge index (the order of [`cmp_desc`](crate::cmp_desc)).
 ///
 /// ```
 /// use imle_runtime::{MapSolver, MaxSpanningTree};
@@ -15,6 +16,11 @@ use candle_core::Result;
 /// let mut z = [0.0; 3];
 /// tree.solve(&[3.0, 1.0, 2.0], &[3], &mut z, &mut Default::default())?;
 /// assert_eq!(z, [1.0, 0.0, 1.0]);
+///
+/// // Zeros of either sign tie: the lower edge index wins.
+/// let mut z = [0.0; 3];
+/// tree.solve(&[1.0, -0.0, 0.0], &[3], &mut z, &mut Default::default())?;
+/// assert_eq!(z, [1.0, 1.0, 0.0]);
 /// # Ok::<(), candle_core::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,10 +119,11 @@ impl MapSolver for MaxSpanningTree {
         let KruskalScratch { order, parent } = scratch;
         order.clear();
         order.extend(0..self.edges.len() as u32);
+        // Heaviest first (−0 = +0), ties to the lower edge index: a strict total order, so
+        // the unstable sort is deterministic.
         order.sort_unstable_by(|&a, &b| {
-            theta[b as usize]
-                .total_cmp(&theta[a as usize])
-                .then(a.cmp(&b))
+            let (a, b) = (a as usize, b as usize);
+            cmp_desc((a, theta[a]), (b, theta[b]))
         });
         parent.clear();
         parent.extend(0..self.vertices as u32);

@@ -1,13 +1,15 @@
 //! Top-k: the indicator of the `k` largest entries of θ.
 
 use crate::error::{config_error, solver_error};
-use crate::solver::{DeviceKernel, MapSolver};
+use crate::solver::{DeviceKernel, MapSolver, cmp_desc};
 use candle_core::Result;
 
 /// `z = argmax ⟨z, θ⟩` over binary vectors with exactly `k` ones: the `k` largest entries.
 ///
-/// Exact selection in O(n) (`select_nth_unstable_by`). **Ties go to the lowest index**: among
-/// equal values, the entry that comes first is chosen. Instances of any shape are flattened.
+/// Exact selection in O(n) (`select_nth_unstable_by`). Values are compared numerically, so
+/// **−0.0 = +0.0**, and **ties go to the lowest index**: among equal values, the entry that
+/// comes first is chosen (the order of [`cmp_desc`](crate::cmp_desc)). So `TopK::new(1)` is
+/// the same solver as [`Argmax`](crate::Argmax). Instances of any shape are flattened.
 ///
 /// ```
 /// use imle_runtime::{MapSolver, TopK};
@@ -16,6 +18,11 @@ use candle_core::Result;
 /// let mut scratch = Default::default();
 /// top2.solve(&[0.5, 3.0, 0.5, -1.0], &[4], &mut z, &mut scratch)?;
 /// assert_eq!(z, [1.0, 1.0, 0.0, 0.0]); // the tie between 0.5s goes to index 0
+///
+/// let top1 = TopK::new(1)?;
+/// let mut z = [0.0; 2];
+/// top1.solve(&[-0.0, 0.0], &[2], &mut z, &mut scratch)?;
+/// assert_eq!(z, [1.0, 0.0]); // −0.0 and +0.0 tie: index 0, as Argmax
 /// # Ok::<(), candle_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,12 +97,11 @@ impl MapSolver for TopK {
         }
         order.clear();
         order.extend(0..n as u32);
-        // Descending by value, ascending by index: a strict total order (θ is finite), so the
+        // Descending by value (−0 = +0), ascending by index: a strict total order, so the
         // first k after selection are exactly the top k with ties to the lowest index.
         order.select_nth_unstable_by(k - 1, |&a, &b| {
-            theta[b as usize]
-                .total_cmp(&theta[a as usize])
-                .then(a.cmp(&b))
+            let (a, b) = (a as usize, b as usize);
+            cmp_desc((a, theta[a]), (b, theta[b]))
         });
         for &i in &order[..k] {
             z[i as usize] = 1.0;

@@ -18,6 +18,9 @@ pub struct Case {
     pub instance: Vec<usize>,
     /// θ and the loss weights: uniform reals, or small integers (many ties).
     pub integer_values: bool,
+    /// θ and the loss weights from {−1, −0, +0, 1}, and explicit noise (if any) from
+    /// {−0, +0}: ties between zeros of both signs, which must tie (−0 = +0).
+    pub signed_zeros: bool,
     /// Run with explicit noise (B·S·M rows) instead of the configured noise.
     pub explicit_noise: bool,
 }
@@ -54,6 +57,7 @@ impl Case {
             batch,
             instance: vec![n],
             integer_values: false,
+            signed_zeros: false,
             explicit_noise: false,
         }
     }
@@ -89,7 +93,9 @@ impl Case {
     fn random(&self, rng: &mut StdRng, len: usize) -> Vec<f32> {
         (0..len)
             .map(|_| {
-                if self.integer_values {
+                if self.signed_zeros {
+                    [-1.0, -0.0, 0.0, 1.0][rng.random_range(0..4)]
+                } else if self.integer_values {
                     rng.random_range(0..3) as f32
                 } else {
                     rng.random_range(-2.0f32..2.0)
@@ -104,7 +110,13 @@ impl Case {
         let theta = self.random(&mut rng, self.batch * self.n());
         let noise = self.explicit_noise.then(|| {
             (0..self.batch * self.draws() * self.n())
-                .map(|_| rng.random_range(-1.0f32..1.0))
+                .map(|_| {
+                    if self.signed_zeros {
+                        [-0.0, 0.0][rng.random_range(0..2)]
+                    } else {
+                        rng.random_range(-1.0f32..1.0)
+                    }
+                })
                 .collect()
         });
         (theta, noise, rng)
@@ -348,5 +360,23 @@ pub fn all_cases() -> Vec<Case> {
         integer_values: true,
         ..Case::new("argmax ties", blackbox, DeviceKernel::Argmax, 3, 17)
     });
+    // Zeros of both signs tie: in θ, in θ − λ·g (the backward's inputs) and in θ + τ·ε.
+    for (kernel, explicit_noise) in [
+        (top(1), false),
+        (DeviceKernel::Argmax, true),
+        (top(3), true),
+    ] {
+        cases.push(Case {
+            signed_zeros: true,
+            explicit_noise,
+            ..Case::new(
+                &format!("signed zeros, {kernel:?}, explicit noise: {explicit_noise}"),
+                blackbox.with_samples(2).unwrap(),
+                kernel,
+                3,
+                19,
+            )
+        });
+    }
     cases
 }
