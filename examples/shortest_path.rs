@@ -407,17 +407,20 @@ impl Method {
         }
     }
 
-    /// What the method is, for the data's `grid` (which `--warcraft` or `--costs` decide, not
-    /// `--grid`).
-    fn estimator(self, o: &Options, grid: (usize, usize)) -> String {
+    /// What the method is, with the `noise` its layer used (whose Sum-of-Gamma k follows the
+    /// data's grid, which `--warcraft` or `--costs` decide, not `--grid`).
+    fn estimator(self, o: &Options, noise: Noise) -> String {
         match self {
-            Method::Imle => format!(
-                "I-MLE, Sum-of-Gamma noise (k = {}, τ = {}), λ = {}, S = {}, Hamming loss",
-                sog_k(grid),
-                o.tau,
-                o.lambda,
-                o.samples
-            ),
+            Method::Imle => {
+                let k = match noise {
+                    Noise::SumOfGamma { k, .. } => k.to_string(),
+                    other => format!("none: {other:?}"),
+                };
+                format!(
+                    "I-MLE, Sum-of-Gamma noise (k = {k}, τ = {}), λ = {}, S = {}, Hamming loss",
+                    o.tau, o.lambda, o.samples
+                )
+            }
             Method::Blackbox => format!(
                 "I-MLE with Noise::None = blackbox differentiation, λ = {}, Hamming loss",
                 o.lambda
@@ -1038,7 +1041,7 @@ fn report(s: &Summary, output: &Output) {
         output.say(format!(
             "  {:<16} {}",
             r.method.name(),
-            r.method.estimator(o, s.grid)
+            r.method.estimator(o, r.noise)
         ));
     }
     for p in &s.plots {
@@ -1055,7 +1058,7 @@ fn report(s: &Summary, output: &Output) {
         "untrained": s.untrained.json(),
         "methods": s.runs.iter().map(|r| json!({
             "method": r.method.key(),
-            "estimator": r.method.estimator(o, s.grid),
+            "estimator": r.method.estimator(o, r.noise),
             "scores": r.scores.json(),
             "seconds": r.seconds,
             "history": r.history.iter().map(|(e, loss, sc)| json!({
@@ -1152,7 +1155,7 @@ mod tests {
         );
         assert!(
             Method::Imle
-                .estimator(&options, summary.grid)
+                .estimator(&options, summary.runs[0].noise)
                 .contains("k = 6,")
         );
         assert!(summary.runs[0].scores.cost_ratio >= 1.0 - 1e-6);

@@ -390,7 +390,7 @@ fn check(emu: &Emulated, case: &Case, keys: Option<u32>) {
     let grad_rows = cpu.w.len() / n;
     let row_lambda = match config.target {
         Target::Perturb => None,
-        Target::Adaptive { .. } => {
+        Target::Normalized | Target::Adaptive { .. } => {
             Some(emu.row_lambdas(&cpu.theta, &cpu.w, batch, n, config.lambda))
         }
     };
@@ -436,16 +436,10 @@ fn check(emu: &Emulated, case: &Case, keys: Option<u32>) {
         assert_same_bits(&what, &two_phase, &cpu.gradient);
         assert_eq!((two_phase_nonzeros, bad), (nonzeros, 0), "{what}: counts");
     }
-    if let Target::Adaptive { .. } = config.target {
-        // The layer's running density after its first backward pass, from 0.
-        let density = nonzeros as f32 / (batch * case.draws()) as f32;
-        assert_eq!(
-            cpu.density,
-            0.9 * 0.0 + 0.1 * density,
-            "{}: density",
-            case.name
-        );
-    }
+    // Every target reports the density of its last backward pass: the kernels' count per
+    // (instance, draw).
+    let density = nonzeros as f32 / (batch * case.draws()) as f32;
+    assert_eq!(cpu.density, density, "{}: density", case.name);
 
     let mut map = ForwardParams::map(case.kernel, batch, n);
     map.keys = keys.unwrap_or(map.keys);

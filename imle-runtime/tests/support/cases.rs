@@ -289,6 +289,20 @@ pub fn all_cases() -> Vec<Case> {
             3,
             30,
         ),
+        Case::new(
+            "normalized, scale by λ",
+            base(Noise::Gumbel)
+                .with_target(Target::Normalized)
+                .unwrap()
+                .with_lambda(0.7)
+                .unwrap()
+                .with_scale_by_lambda(true)
+                .with_samples(2)
+                .unwrap(),
+            top(4),
+            3,
+            30,
+        ),
         Case::new("k = n", base(Noise::Gumbel), top(9), 2, 9),
         Case::new("n = 1", base(sog), top(1), 3, 1),
         Case::new(
