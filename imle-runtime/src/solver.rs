@@ -249,17 +249,20 @@ impl<S: MapSolver> Solver for S {
         // In order, so the error names the first bad instance whatever the thread count; a
         // scan of θ costs little next to drawing the noise or solving.
         for (b, row) in theta.chunks(n).enumerate() {
-            let what = format!("θ of instance {b} (the layer's input, before noise)");
+            let what = || format!("θ of instance {b} (the layer's input, before noise)");
             match catch_unwind(AssertUnwindSafe(|| {
                 MapSolver::check_theta(self, row, shape)
             })) {
                 Ok(Ok(())) => {}
-                Ok(Err(err)) => return Err(solver_error(name, format!("rejected {what}: {err}"))),
+                Ok(Err(err)) => {
+                    return Err(solver_error(name, format!("rejected {}: {err}", what())));
+                }
                 Err(payload) => {
                     return Err(solver_error(
                         name,
                         format!(
-                            "panicked checking {what}: {}",
+                            "panicked checking {}: {}",
+                            what(),
                             panic_message(payload.as_ref())
                         ),
                     ));
