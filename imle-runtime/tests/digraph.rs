@@ -485,7 +485,7 @@ fn the_sign_of_a_zero_never_changes_the_path() {
         .collect();
     while solvers.len() < 60 {
         let nodes = 2 + solvers.len() % 6;
-        let arcs = if solvers.len() % 2 == 0 {
+        let arcs = if solvers.len().is_multiple_of(2) {
             random_dag(&mut rng, nodes)
         } else {
             random_digraph(&mut rng, nodes)
