@@ -30,7 +30,8 @@ use std::collections::{BinaryHeap, VecDeque};
 ///   [`grid`](Self::grid), where the arc from above precedes the arc from the left, equal
 ///   costs give the path along the top row, then down the last column. Under Dijkstra the
 ///   same rule holds among the arcs whose tail is settled before the head (nodes settle by
-///   distance, then by node index); that is every optimal arc unless some cost is zero.
+///   distance, then by node index); that is every optimal arc unless some cost is zero
+///   (or clamped to zero).
 /// * **Errors.** Construction: an endpoint out of range, `source = target`, no path from
 ///   `source` to `target`. Solving: θ of the wrong length ("one cost per arc"), a NaN or
 ///   infinite cost (the layer never passes one, a direct call is answered with an error, not
@@ -44,6 +45,27 @@ use std::collections::{BinaryHeap, VecDeque};
 /// let mut z = [0.0; 5];
 /// graph.solve(&[1.0, 1.0, 2.0, -4.0, 3.0], &[5], &mut z, &mut Default::default())?;
 /// assert_eq!(z, [0.0, 0.0, 1.0, 1.0, 0.0]); // cost −2: negative costs are exact here
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+///
+/// In a layer, on PyEPO's 5×5 grid with its `implicitMLE` defaults (θ `[B, 40]`, one row per
+/// instance in PyEPO's arc order; the output is `[B·S, 40]`):
+///
+/// ```
+/// use candle_core::{Device, Tensor, Var};
+/// use imle_runtime::{DigraphShortestPath, ImleConfig, ImleLayer, Noise, Sense};
+/// let config = ImleConfig::new(Noise::SumOfGamma { k: 5.0, terms: 10 })
+///     .with_sense(Sense::Minimize)
+///     .with_samples(10)?
+///     .with_lambda(10.0)?;
+/// let layer = ImleLayer::new(DigraphShortestPath::grid(5, 5)?, config)?;
+/// let theta = Var::new(&[[1f32; 40], [2f32; 40]], &Device::Cpu)?;
+/// let z = layer.forward(theta.as_tensor())?;
+/// assert_eq!(z.dims(), &[20, 40]);
+/// assert_eq!(z.sum(1)?.to_vec1::<f32>()?, [8.0; 20]); // 4 arcs east, 4 south
+/// let weights = Tensor::randn(0f32, 1.0, (20, 40), &Device::Cpu)?;
+/// let grads = (z * weights)?.sum_all()?.backward()?;
+/// assert_eq!(grads.get(&theta).unwrap().dims(), &[2, 40]);
 /// # Ok::<(), candle_core::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
