@@ -12,7 +12,8 @@
 //! column says "-". Rows: noise generation (ns/element, 10^6 elements, 1 thread and all
 //! threads), the top-k layer forward + backward (B = 128, n = 1000, k = 10, SoG noise,
 //! λ = 10, S = 1 and 10), the grid shortest-path layer forward + backward (B = 32, S = 1,
-//! 12×12 and 30×30), the macro-generated layer against the same layer built by hand,
+//! 12×12 and 30×30), the PyEPO 5×5 arc-cost shortest-path layer forward + backward (B = 32,
+//! S = 10, as PyEPO's I-MLE defaults) and its solver alone, the macro-generated layer against the same layer built by hand,
 //! scaling of the top-k layer in B and n, and peak memory of one call.
 
 mod common;
@@ -21,8 +22,8 @@ use candle_core::{Device, Result, Tensor, Var};
 use common::{Table, time, torch_reference};
 use imle::noise::{NoiseKey, fill_instance};
 use imle::{
-    GridShortestPath, ImleConfig, ImleLayer, MapSolver, NegativeCosts, Neighbourhood, Noise, Sense,
-    Solver, TopK, imle_layer,
+    DigraphScratch, DigraphShortestPath, GridShortestPath, ImleConfig, ImleLayer, MapSolver,
+    NegativeCosts, Neighbourhood, Noise, Sense, Solver, TopK, imle_layer,
 };
 use rayon::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -175,6 +176,54 @@ fn shortest_path_rows(table: &mut Table, repeats: usize) -> Result<()> {
     Ok(())
 }
 
+/// PyEPO's 5×5 shortest-path benchmark: 40 arc costs per instance, B = 32, S = 10 with
+/// Sum-of-Gamma κ = 5 and λ = 10 (PyEPO's `implicitMLE` defaults); the layer solves B·S = 320
+/// instances forward and 320 backward. The second row times the solver alone, one call per
+/// instance on one thread, with its scratch reused as the layer does.
+fn digraph_rows(table: &mut Table, repeats: usize) -> Result<()> {
+    let cpu = &Device::Cpu;
+    let (batch, samples) = (32, 10u32);
+    let grid = DigraphShortestPath::grid(5, 5)?;
+    let arcs = grid.arcs().len();
+    let layer = ImleLayer::new(
+        grid.clone(),
+        ImleConfig::new(Noise::SumOfGamma { k: 5.0, terms: 10 })
+            .with_sense(Sense::Minimize)
+            .with_samples(samples)?
+            .with_lambda(10.0)?,
+    )?;
+    // Costs around 1 with some below 0, as PyEPO's generator makes at deg 1 with noise.
+    let theta = (Tensor::randn(0f32, 0.5, (batch, arcs), cpu)? + 1.0)?;
+    let weights = Tensor::randn(0f32, 1.0, (batch * samples as usize, arcs), cpu)?;
+    let timing = time(2, repeats, || {
+        step(&layer, &theta, &weights).expect("step");
+    });
+    table.add(
+        "digraph_5x5_fwd_bwd_s10",
+        "digraph 5x5 (PyEPO grid) fwd+bwd, B=32 S=10".into(),
+        "ms/call",
+        scaled(timing, 1e3),
+    );
+    let costs = (Tensor::randn(0f32, 0.5, (1000, arcs), cpu)? + 1.0)?.to_vec2::<f32>()?;
+    let mut z = vec![0.0f32; arcs];
+    let mut scratch = DigraphScratch::default();
+    let timing = time(2, repeats, || {
+        for row in &costs {
+            z.fill(0.0);
+            grid.solve(row, &[arcs], &mut z, &mut scratch)
+                .expect("solve");
+            std::hint::black_box(&z);
+        }
+    });
+    table.add(
+        "digraph_5x5_solve",
+        "  the solver alone, per solve (1 thread)".into(),
+        "ns/solve",
+        scaled(timing, 1e9 / costs.len() as f64),
+    );
+    Ok(())
+}
+
 /// Top-10 by the built-in solver, wrapped by the attribute (the macro-generated layer).
 #[imle_layer(noise = "sum_of_gamma", k = 10, lambda = 10.0)]
 fn top10(theta: &[f32], z: &mut [f32]) -> candle_core::Result<()> {
@@ -315,6 +364,7 @@ fn main() -> Result<()> {
     }
     top_k_rows(&mut table, repeats)?;
     shortest_path_rows(&mut table, repeats)?;
+    digraph_rows(&mut table, repeats)?;
     macro_rows(&mut table, repeats)?;
     if !quick {
         scaling_rows(&mut table, repeats)?;

@@ -3,7 +3,8 @@
 //! * [`ImleLayer`]: a [`MapSolver`] plus an [`ImleConfig`], a differentiable Candle layer
 //!   (perturb-and-MAP forward, I-MLE gradient backward, `MAP(θ)` in evaluation).
 //! * [`noise`]: counter-based (Philox4x32-10) Gumbel, Gaussian and Sum-of-Gamma noise.
-//! * Built-in solvers: [`TopK`], [`Argmax`], [`GridShortestPath`], [`MaxSpanningTree`].
+//! * Built-in solvers: [`TopK`], [`Argmax`], [`GridShortestPath`], [`DigraphShortestPath`],
+//!   [`MaxSpanningTree`].
 //! * [`loss`]: the Hamming loss in the form that trains ([`loss::hamming`]).
 //! * [`init`]: reproducible initial weights for candle-nn models ([`init::seeded_init`]).
 //! * [`cuda`]: the GPU path (feature `cuda`): noise and fused perturb-and-MAP top-k kernels.
@@ -46,6 +47,6 @@ pub use solver::{
     copy_solution, numeric_cmp,
 };
 pub use solvers::{
-    Argmax, DijkstraScratch, GridShortestPath, KruskalScratch, MaxSpanningTree, NegativeCosts,
-    Neighbourhood, TopK,
+    Argmax, DigraphScratch, DigraphShortestPath, DijkstraScratch, GridShortestPath, KruskalScratch,
+    MaxSpanningTree, NegativeCosts, Neighbourhood, TopK,
 };

@@ -25,7 +25,8 @@ pub enum Neighbourhood {
     Eight,
 }
 
-/// What [`GridShortestPath`] does with negative costs, which Dijkstra cannot take.
+/// What [`GridShortestPath`] (and [`DigraphShortestPath`](crate::DigraphShortestPath) on a
+/// graph with a cycle) does with negative costs, which Dijkstra cannot take.
 ///
 /// In training a layer never hands the solver θ itself but a perturbed copy: `θ − τ·ε` for
 /// the forward sample and `α·θ + λ·g − τ'·ε` for the I-MLE target (with
