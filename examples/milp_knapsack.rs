@@ -21,7 +21,11 @@
 //! Then a candle-nn `Linear` (p = 5 features → m item values) learns through the solver on data
 //! drawn as PyEPO's `genData` draws knapsack data, with the Hamming loss to the true
 //! solutions and the normalized target, and the example prints the share of instances solved
-//! optimally and the normalized regret `Σ(z*(c) − c·x(ĉ)) / Σ|z*(c)|` before and after.
+//! optimally and the normalized regret `Σ(z*(c) − c·x(ĉ)) / Σ|z*(c)|` before and after,
+//! beside PyEPO's two-stage baseline (the same `Linear` fitted to c by least squares). With
+//! values of degree 2 (the default) the two-stage model is a little better; with `--deg 4`,
+//! further from linear, I-MLE catches up (≈ 47% optimal against ≈ 45%, seed 0). A run takes a
+//! few seconds on two cores.
 //!
 //! ```sh
 //! cargo run --release --example milp_knapsack
@@ -54,12 +58,12 @@ pub struct Knapsack {
 
 /// The optimal knapsack for the item values θ, as a 0/1 mask: one MILP per call.
 ///
-/// Sum-of-Gamma noise with `k = 4`: about four of the twelve items fit (weights 3–8,
-/// capacity 20). `name`: the function's own name would give the layer type `MilpKnapsack`;
+/// Sum-of-Gamma noise with `k = 3`: the optimum holds about three of the twelve items
+/// (weights 3–8, capacity 20 in each of two dimensions; `main` prints the count). `name`: the function's own name would give the layer type `MilpKnapsack`;
 /// `ExactKnapsack` says what it is and shows the key.
 #[imle_layer(
     noise = "sum_of_gamma",
-    k = 4,
+    k = 3,
     target = "normalized",
     lambda = 1,
     samples = 2,
@@ -348,6 +352,32 @@ fn parse_args() -> std::result::Result<Options, String> {
     Ok(options)
 }
 
+/// The greedy packing of `examples/knapsack.rs`, generalised to several dimensions: items by
+/// value per total weight, each taken when positive and when it still fits. Only for the
+/// comparison printed by `main`.
+fn greedy(problem: &Knapsack, theta: &[f32]) -> Vec<f32> {
+    let total = |i: usize| problem.weights.iter().map(|row| row[i]).sum::<f64>();
+    let ratio = |i: usize| f64::from(theta[i]) / total(i);
+    let mut order: Vec<usize> = (0..theta.len()).filter(|&i| theta[i] > 0.0).collect();
+    order.sort_by(|&a, &b| ratio(b).total_cmp(&ratio(a)).then(a.cmp(&b)));
+    let mut left = problem.capacities.clone();
+    let mut z = vec![0.0; theta.len()];
+    for i in order {
+        if problem
+            .weights
+            .iter()
+            .zip(&left)
+            .all(|(row, &l)| row[i] <= l)
+        {
+            for (row, l) in problem.weights.iter().zip(&mut left) {
+                *l -= row[i];
+            }
+            z[i] = 1.0;
+        }
+    }
+    z
+}
+
 fn main() -> Result<()> {
     let options = parse_args().unwrap_or_else(|e| {
         eprintln!("error: {e}");
@@ -374,14 +404,38 @@ fn main() -> Result<()> {
     println!("layer config (from the attribute): {:?}", layer.config());
     let values = data.c.to_vec2::<f32>()?;
     let mut z = vec![0f32; g.items];
-    let start = Instant::now();
+    // Branch and bound's work depends on the values: the true ones (a few items well worth
+    // taking, many near-ties) cost more than an untrained network's small ones.
+    let (start, mut worst) = (Instant::now(), 0f64);
     for theta in &values {
+        let one = Instant::now();
         z.fill(0.0);
         milp_knapsack(&data.knapsack, theta, &mut z).map_err(candle_core::Error::msg)?;
+        worst = worst.max(one.elapsed().as_secs_f64());
     }
     println!(
-        "one MILP solve (build + solve, one thread): {:.0} µs",
-        1e6 * start.elapsed().as_secs_f64() / values.len() as f64
+        "one MILP solve of the true values (build + solve, one thread): {:.0} µs on average, \
+         {:.1} ms at worst over {}",
+        1e6 * start.elapsed().as_secs_f64() / values.len() as f64,
+        1e3 * worst,
+        values.len()
+    );
+
+    // Is the knapsack worth an exact solver? How many items the optimum holds, and how often
+    // the greedy rule (value per total weight, best first, while it fits) falls short.
+    let optimum = layer.map(&data.c)?.to_vec2::<f32>()?;
+    let held: f32 = optimum.iter().flatten().sum::<f32>() / optimum.len() as f32;
+    let value = |theta: &[f32], z: &[f32]| theta.iter().zip(z).map(|(t, z)| t * z).sum::<f32>();
+    let short = values
+        .iter()
+        .zip(&optimum)
+        .filter(|(theta, best)| value(theta, &greedy(&data.knapsack, theta)) < value(theta, best))
+        .count();
+    println!(
+        "the optimum holds {held:.1} of {} items on average; greedy falls short on {:.0}% of \
+         the instances",
+        g.items,
+        100.0 * short as f32 / values.len() as f32
     );
 
     let outcome = run(options, true)?;
@@ -519,14 +573,15 @@ mod tests {
 
     /// The solver runs concurrently on rayon's threads: one thread and four give the same
     /// perturbed solutions (the noise is seeded per instance and sample, and the MILPs
-    /// share no state).
+    /// share no state). 64 instances × 2 samples must agree entry for entry.
     #[test]
     fn parallel_calls_agree_with_serial_ones() -> Result<()> {
         let options = Options::default();
         let mut rng = StdRng::seed_from_u64(5);
         let data = generate(options.generator, 64, &mut rng.clone(), &mut rng)?;
-        let layer = ExactKnapsack::from_context(data.knapsack).with_seed(9);
         let on = |threads: usize| {
+            // A fresh layer each time: a layer's noise moves on with every call it serves.
+            let layer = ExactKnapsack::from_context(data.knapsack.clone()).with_seed(9);
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
@@ -534,6 +589,29 @@ mod tests {
             pool.install(|| layer.forward(&data.c)?.to_vec2::<f32>())
         };
         assert_eq!(on(1)?, on(4)?);
+        Ok(())
+    }
+
+    /// "Learns" means, on the 400 held-out instances: the share solved optimally rises by at
+    /// least four standard errors of a share over 400 instances, taken at its largest,
+    /// `4·√(0.25/400) = 0.1` (the untrained model solves ≈ 0%, three epochs ≈ 18%), and the
+    /// normalized regret falls by at least a third (≈ 0.34 → ≈ 0.14).
+    #[test]
+    fn training_through_the_milp_improves_on_the_untrained_model() -> Result<()> {
+        let options = Options {
+            epochs: 3,
+            ..Options::default()
+        };
+        let outcome = run(options, false)?;
+        let se = (0.25 / options.test as f32).sqrt();
+        assert!(
+            outcome.after.optimal >= outcome.before.optimal + 4.0 * se,
+            "{outcome:?}"
+        );
+        assert!(
+            outcome.after.regret <= outcome.before.regret * 2.0 / 3.0,
+            "{outcome:?}"
+        );
         Ok(())
     }
 }
