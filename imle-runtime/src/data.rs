@@ -192,7 +192,8 @@ pub enum Header {
     /// Decide from the first row (see [`CsvOptions::header`] for the exact rule).
     #[default]
     Auto,
-    /// The first row is a header: skipped, and returned in [`CsvReport::header`].
+    /// The first row is a header, whatever its width: skipped, and returned in
+    /// [`CsvReport::header`].
     Yes,
     /// There is no header: the first row is data.
     No,
@@ -455,8 +456,9 @@ impl CsvOptions {
     /// Whether the first row is a header. [`Header::Auto`] (the default) takes the first row
     /// as a header when
     ///
-    /// * one of its fields is not a number (column names, or the empty first field of pandas'
-    ///   index column), or
+    /// * one of its fields is neither empty nor a number (a column name), or
+    /// * its first field is empty (the name of pandas' unnamed index column; an empty field
+    ///   elsewhere is a missing value, an error in a data row), or
     /// * it is exactly `0,1,…,n−1` with `n ≥ 2` columns, as integers: the header pandas'
     ///   `DataFrame(array).to_csv(path, index=False)` writes for unnamed columns. A data file
     ///   whose first row happens to be `0,1,…,n−1` needs [`Header::No`].
@@ -498,8 +500,8 @@ impl CsvOptions {
     /// the column (1-based, counting an index column) where there is one, with the option that
     /// changes the outcome where one would: a missing or unreadable file, an empty file, a
     /// file with a header and no data, a UTF-16 file, a cell that is empty or not a number,
-    /// a row whose length differs from the first data row's (or a header whose length differs
-    /// from the data's), an ambiguous one-column `0` header in [`Header::Auto`].
+    /// a row whose length differs from the first data row's (or, in [`Header::Auto`], a
+    /// detected header whose length differs from the data's), an ambiguous one-column `0` header in [`Header::Auto`].
     ///
     /// ```
     /// use imle_runtime::data::{CsvOptions, Delimiter, Header};
@@ -540,11 +542,13 @@ impl CsvOptions {
         let Some(first) = rows.next() else {
             return Err(data_error(path, "the file is empty (no rows)"));
         };
-        let numeric = |f: &String| parse_number(f, decimal_comma).is_some();
+        // A name: a field that is not empty and not a number. An empty field elsewhere than
+        // first is a missing value in a data row, which must be an error, not a header.
+        let name = |f: &String| !f.is_empty() && parse_number(f, decimal_comma).is_none();
         let has_header = match self.header {
             Header::Yes => true,
             Header::No => false,
-            Header::Auto if !first.fields.iter().all(numeric) => true,
+            Header::Auto if first.fields.iter().any(name) || first.fields[0].is_empty() => true,
             Header::Auto if first.fields.len() == 1 && first.fields[0] == "0" => {
                 return Err(data_error(
                     path,
@@ -581,14 +585,18 @@ impl CsvOptions {
                 format!("line {h} is a header and no data rows follow{header_hint}"),
             ));
         };
+        // A detected header must match the data's width (else the detection is suspect); a
+        // header the caller asked for is skipped whatever its width, e.g. np.savetxt's
+        // `# a b c` comment line.
         if let Some(h) = &header
+            && self.header == Header::Auto
             && h.fields.len() != width
         {
             return Err(data_error(
                 path,
                 format!(
                     "the header (line {}) has {} fields but the first data row (line {}) has \
-                     {width}; {delimiter_note}{header_hint}",
+                     {width}; {delimiter_note}{header_hint}, Header::Yes to skip it anyway",
                     h.line,
                     h.fields.len(),
                     rows[0].line
@@ -692,8 +700,9 @@ fn cell_hint(field: &str, delimiter: Delimiter, note: &str) -> String {
 /// What `Auto` does, in short (the rules are on [`CsvOptions::header`],
 /// [`CsvOptions::delimiter`] and [`CsvOptions::index_column`]): a UTF-8 byte-order mark is
 /// skipped; the delimiter is a tab, semicolon, comma or whitespace, whichever the first line
-/// has (in that order); the first row is a header if it has a field that is not a number or if
-/// it is exactly `0,1,…,n−1` (pandas' `to_csv(index=False)`); the first column is dropped if
+/// has (in that order); the first row is a header if it has a name (a field neither empty nor a
+/// number), if its first field is empty, or if it is exactly `0,1,…,n−1` with `n ≥ 2` (pandas'
+/// `to_csv(index=False)`); the first column is dropped if
 /// the header's first field is empty (pandas' `to_csv` index). Use [`CsvOptions::read`] to see
 /// what was decided, or to decide it.
 ///
@@ -1228,6 +1237,16 @@ mod tests {
             (v, report.header),
             (vec![vec![1.0, 2.0]], strings(&["10", "20"]))
         );
+        // np.savetxt(path, a, header="x y"): a comment line one field wider, skipped when asked.
+        let savetxt = "# x y\n1 2\n3 4\n";
+        let wide = err_text(read_text(&dir, "e.txt", savetxt, auto()));
+        assert!(wide.contains("Header::Yes to skip it anyway"), "{wide}");
+        let (v, report) = read_text(&dir, "e.txt", savetxt, auto().header(Header::Yes))?;
+        assert_eq!(v, [[1.0, 2.0], [3.0, 4.0]]);
+        assert_eq!(report.header, strings(&["#", "x", "y"]));
+        // A missing value in the first row is not a header: an error at that cell.
+        let missing = err_text(read_text(&dir, "d.csv", "1,,3\n4,5,6\n", auto()));
+        assert!(missing.contains("line 1, column 2 is empty"), "{missing}");
         // A header whose width is not the data's is an error, with the Header::No hint.
         let wide = err_text(read_text(&dir, "c.csv", "a,b,c\n1,2\n", auto()));
         assert!(
