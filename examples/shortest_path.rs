@@ -35,7 +35,7 @@
 //! ```
 //!
 //! `--warcraft DIR` reads `{train,test}_maps.npy`, `_vertex_weights.npy` and (if present)
-//! `_shortest_paths.npy`, the layout of the Warcraft data that PyEPO's tutorials and the
+//! `_shortest_paths.npy` (or their `_part0.npy`, `_part1.npy` pieces), the layout of the Warcraft data that PyEPO's tutorials and the
 //! blackbox-backprop paper use; `--features/--costs` read PyEPO-style feature and vertex-cost
 //! tables (.npy or CSV, see [`imle::data`]) and train a two-layer MLP on them instead of the
 //! CNN. The examples run candle on one thread unless `RAYON_NUM_THREADS` is set (see
@@ -50,7 +50,7 @@ mod common;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{AdamW, Conv2dConfig, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use common::{Cli, Output, Panel, Series, err, table};
-use imle::data::ShortestPathData;
+use imle::data::{CsvOptions, ShortestPathData, read_table};
 use imle::{GridShortestPath, ImleConfig, ImleLayer, Neighbourhood, Noise, Sense};
 use plotters::prelude::*;
 use rand::rngs::StdRng;
@@ -611,7 +611,23 @@ fn predict(net: &Net, x: &Tensor) -> Result<Tensor> {
     Tensor::cat(&parts, 0)
 }
 
-fn load_data(o: &Options, rng: &mut StdRng) -> Result<(Split, Split)> {
+/// Reads a `.npy` or text table; for a text table, prints what the CSV reader detected (header,
+/// delimiter, index column), so that a skipped row is never a surprise.
+fn read_reported(path: &Path, output: &Output) -> Result<Tensor> {
+    let text = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        ["csv", "txt", "tsv"]
+            .iter()
+            .any(|t| e.eq_ignore_ascii_case(t))
+    });
+    if !text {
+        return read_table(path);
+    }
+    let (table, report) = CsvOptions::new().read(path)?;
+    output.say(format!("{}: {report}", path.display()));
+    Ok(table)
+}
+
+fn load_data(o: &Options, rng: &mut StdRng, output: &Output) -> Result<(Split, Split)> {
     let eval_layer = solver_layer(o, Noise::None, 0)?;
     let make_split = |data: ShortestPathData| -> Result<Split> {
         let paths = match data.paths {
@@ -642,7 +658,10 @@ fn load_data(o: &Options, rng: &mut StdRng) -> Result<(Split, Split)> {
     }
     if let Some((features, costs, grid_given)) = &o.files {
         let grid = grid_given.then_some((o.grid, o.grid));
-        let data = ShortestPathData::load(features, costs, grid)?;
+        let features = read_reported(features, output)?;
+        let costs_tensor = read_reported(costs, output)?;
+        let data = ShortestPathData::new(features, costs_tensor, None, grid)
+            .map_err(|e| err(format!("{}: {e}", costs.display())))?;
         let n = data.len();
         if n < 2 {
             return Err(err("need at least 2 instances to hold some out"));
@@ -795,7 +814,7 @@ fn train_one(
 fn run(o: &Options, output: &Output) -> Result<Summary> {
     let start = Instant::now();
     let mut rng = StdRng::seed_from_u64(o.seed);
-    let (train, test) = load_data(o, &mut rng)?;
+    let (train, test) = load_data(o, &mut rng, output)?;
     let grid = (train.costs.dim(1)?, train.costs.dim(2)?);
     output.say(format!(
         "{}×{} grids, {} training and {} held-out maps, inputs {:?}, {} epochs, batch {}",
