@@ -13,9 +13,9 @@
 //! prints a `SKIPPED: ...` line for it. With `IMLE_REQUIRE_GXX=1` (set by `.ci/run`, which
 //! installs g++ first) a missing compiler fails the tests instead.
 
-mod support;
 #[path = "support/skip.rs"]
 mod skip;
+mod support;
 
 use imle_runtime::cuda::params::{
     BackwardParams, ForwardParams, KEYS_RECOMPUTED, KEYS_SCRATCH, NoiseParams,
@@ -337,7 +337,9 @@ impl Emulated {
 /// fields are all 4 bytes, in the same order).
 #[test]
 fn parameter_structs_match_the_kernels() {
-    let Some(emu) = emulated("cuda_emulation::parameter_structs_match_the_kernels") else { return };
+    let Some(emu) = emulated("cuda_emulation::parameter_structs_match_the_kernels") else {
+        return;
+    };
     let size_of: unsafe extern "C" fn(u32) -> u32 = emu.symbol("emu_sizeof_params");
     // SAFETY: a pure function of an integer.
     let sizes = unsafe { [size_of(0), size_of(1), size_of(2)] };
@@ -351,7 +353,9 @@ fn parameter_structs_match_the_kernels() {
 
 #[test]
 fn noise_matches_the_cpu_bit_for_bit() {
-    let Some(emu) = emulated("cuda_emulation::noise_matches_the_cpu_bit_for_bit") else { return };
+    let Some(emu) = emulated("cuda_emulation::noise_matches_the_cpu_bit_for_bit") else {
+        return;
+    };
     let key = NoiseKey::new(2024, 3);
     for noise in noise_kinds() {
         for n in [1usize, 6, 37, 300] {
@@ -461,7 +465,9 @@ fn check(emu: &Emulated, case: &Case, keys: Option<u32>) {
 /// bit for bit (options, both kernels, edge sizes, ties across tiles, long rows).
 #[test]
 fn layers_match_the_cpu() {
-    let Some(emu) = emulated("cuda_emulation::layers_match_the_cpu") else { return };
+    let Some(emu) = emulated("cuda_emulation::layers_match_the_cpu") else {
+        return;
+    };
     for case in all_cases() {
         check(emu, &case, None);
         // Rows too long for shared memory: also with their keys in the global scratch.
@@ -475,7 +481,9 @@ fn layers_match_the_cpu() {
 /// them tie; each kernel must follow its solver.
 #[test]
 fn signed_zeros_follow_each_solver() {
-    let Some(emu) = emulated("cuda_emulation::signed_zeros_follow_each_solver") else { return };
+    let Some(emu) = emulated("cuda_emulation::signed_zeros_follow_each_solver") else {
+        return;
+    };
     let theta = [-1.0f32, -0.0, 0.0, -0.0, -3.0, 0.0];
     for (kernel, want) in [
         (DeviceKernel::Argmax, [0.0f32, 1.0, 0.0, 0.0, 0.0, 0.0]),
@@ -501,7 +509,9 @@ fn signed_zeros_follow_each_solver() {
 /// the kernels' `bad` word, one bit per input, so that the op can return an error.
 #[test]
 fn non_finite_inputs_are_flagged() {
-    let Some(emu) = emulated("cuda_emulation::non_finite_inputs_are_flagged") else { return };
+    let Some(emu) = emulated("cuda_emulation::non_finite_inputs_are_flagged") else {
+        return;
+    };
     let config = imle_runtime::ImleConfig::new(Noise::Gumbel);
     let kernel = DeviceKernel::TopK { k: 2 };
     let noise = NoiseParams::new(&config.noise, NoiseKey::new(0, 0));
