@@ -15,6 +15,9 @@
 //! ```sh
 //! IMLE_CUDA_TESTS_ON_CPU=1 cargo test --release -p imle-runtime --features cuda-dry-run --test cuda
 //! ```
+//!
+//! CI's clippy builds neither feature, so after editing this file lint it with
+//! `cargo clippy --release -p imle-runtime --features cuda-dry-run --tests -- -D warnings`.
 #![cfg(any(feature = "cuda", feature = "cuda-dry-run"))]
 
 mod support;
