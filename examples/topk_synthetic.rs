@@ -44,6 +44,11 @@ const FLAGS: &[common::Flag] = &[
     ("--momentum", "SGD momentum (default 0.9)"),
     ("--samples", "perturb-and-MAP samples per step (default 1)"),
     ("--lambdas", "comma list of λ for I-MLE (default 1,10,100)"),
+    (
+        "--noises",
+        "comma list of I-MLE noises: sog, gumbel, none (default sog,gumbel; none is the \
+         noiseless blackbox-style difference, a negative control)",
+    ),
 ];
 
 const N: usize = 10;
@@ -83,6 +88,7 @@ struct Options {
     momentum: f64,
     samples: u32,
     lambdas: Vec<f32>,
+    noises: Vec<Noise>,
     seed: u64,
     out: PathBuf,
 }
@@ -99,6 +105,20 @@ impl Options {
                     .map_err(|_| format!("--lambdas: cannot read {l:?}"))
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        let noises = cli
+            .get_str("--noises")
+            .unwrap_or("sog,gumbel")
+            .split(',')
+            .map(|name| match name.trim() {
+                "sog" => Ok(Noise::SumOfGamma {
+                    k: K as f32,
+                    terms: 10,
+                }),
+                "gumbel" => Ok(Noise::Gumbel),
+                "none" => Ok(Noise::None),
+                other => Err(format!("--noises: unknown noise {other:?}")),
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         let o = Options {
             seeds: cli.get("--seeds", if cli.quick { 100 } else { 200 }),
             steps: cli.epochs.unwrap_or(if cli.quick { 100 } else { 200 }),
@@ -106,6 +126,7 @@ impl Options {
             momentum: cli.get("--momentum", 0.9),
             samples: cli.get("--samples", 1),
             lambdas,
+            noises,
             seed: cli.seed,
             out: cli.out_dir("topk_synthetic"),
         };
@@ -117,13 +138,7 @@ impl Options {
 
     fn methods(&self) -> Vec<Method> {
         let mut methods = Vec::new();
-        for noise in [
-            Noise::SumOfGamma {
-                k: K as f32,
-                terms: 10,
-            },
-            Noise::Gumbel,
-        ] {
+        for &noise in &self.noises {
             for &lambda in &self.lambdas {
                 methods.push(Method::Imle { noise, lambda });
             }
@@ -417,45 +432,68 @@ mod tests {
     #[test]
     fn quick_mode_approaches_the_optimum() -> Result<()> {
         let out = common::TempOut::new("topk-synthetic");
+        // λ = 1 with SoG and Gumbel noise must learn; λ = 100 and the noiseless difference
+        // (noise "none") are negative controls that must miss the margin.
         let cli = Cli::parse(
             [
-                "--quick".to_string(),
-                "--lambdas".into(),
-                "1".into(),
-                "--out".into(),
-                out.0.display().to_string(),
-            ],
+                "--quick",
+                "--lambdas",
+                "1,100",
+                "--noises",
+                "sog,gumbel,none",
+                "--out",
+                &out.0.display().to_string(),
+            ]
+            .map(String::from),
             FLAGS,
         )
         .unwrap()
         .unwrap();
         let o = Options::from_cli(&cli).unwrap();
         let summary = run(&o, &Output::silent())?;
-        // Paired per-seed improvement of the exact expected loss, for I-MLE with SoG and with
-        // Gumbel noise (λ = 1). Margins: the mean improvement must exceed 8 standard errors of
-        // its own mean over the 100 seeds (chance fluctuation is ~1 s.e.), and the gap to the
-        // optimum must have shrunk to at most half of its initial value (it reaches about a
-        // fifth; an estimator that does not learn stays at the initial gap, ~4.5).
+        // Margin, on the gap to the optimum E‖z − b‖² − min_z ‖z − b‖², a mean over the 100
+        // seeds (independent problems) with its standard error from the per-seed gaps. The
+        // initial gap is ~4.4. Measured after the quick run's 100 steps (seeds 0–3): SoG
+        // λ = 1 leaves 0.13 of it, Gumbel λ = 1 0.06; Gumbel λ = 100 0.32–0.36, SoG λ = 100
+        // 0.42, the noiseless estimator 0.36–0.39 (λ = 1) and 0.54 (λ = 100). The bar is a
+        // quarter of the initial gap, and each run must be at least 4 standard errors of its
+        // final gap (0.02–0.07 here) on its side of it: the working estimators below, the
+        // broken ones above. (The old bar, half the initial gap, was met by all of them.)
+        let gap0 = mean(&summary.runs[0].curve[0]) - mean(&summary.optimum);
+        let bar = 0.25 * gap0;
         for run in summary
             .runs
             .iter()
             .filter(|r| matches!(r.method, Method::Imle { .. }))
         {
             let (first, last) = (&run.curve[0], run.curve.last().unwrap());
-            let gains: Vec<f64> = first.iter().zip(last).map(|(a, b)| a - b).collect();
-            let (gain, se) = (mean(&gains), std_error(&gains));
-            assert!(
-                gain > 8.0 * se,
-                "{}: gain {gain} vs s.e. {se}",
-                run.method.name()
-            );
-            let gap0 = mean(first) - mean(&summary.optimum);
-            let gap1 = mean(last) - mean(&summary.optimum);
-            assert!(
-                gap1 <= 0.5 * gap0,
-                "{}: gap {gap1} vs initial {gap0}",
-                run.method.name()
-            );
+            let gaps: Vec<f64> = last
+                .iter()
+                .zip(&summary.optimum)
+                .map(|(l, o)| l - o)
+                .collect();
+            let (gap1, gap_se) = (mean(&gaps), std_error(&gaps));
+            let name = run.method.name();
+            println!("{name}: gap {gap1:.3} ± {gap_se:.3}, bar {bar:.3} (initial {gap0:.3})");
+            let Method::Imle { noise, lambda } = run.method else {
+                unreachable!()
+            };
+            let works = lambda == 1.0 && noise != Noise::None;
+            if works {
+                // Paired per-seed improvement: more than 8 standard errors of its mean.
+                let gains: Vec<f64> = first.iter().zip(last).map(|(a, b)| a - b).collect();
+                let (gain, se) = (mean(&gains), std_error(&gains));
+                assert!(gain > 8.0 * se, "{name}: gain {gain} vs s.e. {se}");
+                assert!(
+                    gap1 + 4.0 * gap_se <= bar,
+                    "{name}: gap {gap1} ± {gap_se} vs bar {bar}"
+                );
+            } else {
+                assert!(
+                    gap1 - 4.0 * gap_se > bar,
+                    "negative control {name} met the bar: gap {gap1} ± {gap_se} vs {bar}"
+                );
+            }
         }
         assert!(std::fs::metadata(&summary.plot)?.len() > 1000);
         Ok(())

@@ -87,6 +87,9 @@ enum Range {
     /// `lambda`: > 0 for the perturb target; the adaptive target's initial β is
     /// [`Range::NonNegative`] instead.
     Lambda,
+    /// Sum-of-Gamma's `k`: at least the smallest normal f32, so that the gamma shape 1/k is
+    /// a finite f32 (the runtime's `ImleConfig::validate` has the same bound).
+    GammaK,
 }
 
 const U32_MAX: u64 = u32::MAX as u64;
@@ -94,7 +97,7 @@ const U32_MAX: u64 = u32::MAX as u64;
 /// Every key, in the order of the documentation.
 const KEYS: &[(&str, Kind)] = &[
     ("noise", Kind::Choice(NOISES)),
-    ("k", Kind::Number(Range::Positive)),
+    ("k", Kind::Number(Range::GammaK)),
     ("gamma_terms", Kind::Count { min: 1, max: 255 }),
     ("target", Kind::Choice(TARGETS)),
     ("lambda", Kind::Number(Range::Lambda)),
@@ -397,6 +400,7 @@ fn check_number(
             Range::Finite => true,
             Range::NonNegative => single >= 0.0,
             Range::Positive | Range::Lambda => single > 0.0,
+            Range::GammaK => single >= f32::MIN_POSITIVE,
         };
     if ok {
         return Ok(Parsed::Number(single));
@@ -406,6 +410,10 @@ fn check_number(
         Range::NonNegative => "finite and >= 0",
         Range::Positive => "finite and > 0",
         Range::Lambda => "finite and > 0 (0 is allowed only for the adaptive target)",
+        Range::GammaK => {
+            "finite and >= 1.1754944e-38 (the smallest normal f32: the gamma shape 1/k must be \
+             a finite f32)"
+        }
     };
     Err(Error::new_spanned(
         value,
@@ -643,6 +651,14 @@ mod tests {
         assert!(errors(quote!(lambda = 1e-50))[0].contains("rounds to 0"));
         assert!(errors(quote!(tau = -0.0)).is_empty());
         assert!(errors(quote!(alpha = -3)).is_empty());
+    }
+
+    #[test]
+    fn sum_of_gamma_k_must_have_a_finite_inverse() {
+        // 1e-39 is a subnormal f32 > 0, but 1/k overflows; the smallest normal f32 is fine.
+        let found = errors(quote!(noise = "sum_of_gamma", k = 1e-39));
+        assert!(found[0].contains("gamma shape 1/k"), "{found:?}");
+        assert!(errors(quote!(noise = "sum_of_gamma", k = 1.1754944e-38)).is_empty());
     }
 
     #[test]

@@ -8,8 +8,13 @@
 //! draws' bookkeeping -- on machines without a GPU; `tests/cuda.rs` (feature `cuda`) checks
 //! the same on a GPU.
 //!
-//! Needs a C++20 compiler (`$CXX`, else `g++`); without one the tests print why and pass.
+//! Needs a C++20 compiler (`$CXX`, else `g++`). Without one each test passes having checked
+//! nothing, and says so where CI shows it: `support/skip.rs` records the skip and `.ci/run`
+//! prints a `SKIPPED: ...` line for it. With `IMLE_REQUIRE_GXX=1` (set by `.ci/run`, which
+//! installs g++ first) a missing compiler fails the tests instead.
 
+#[path = "support/skip.rs"]
+mod skip;
 mod support;
 
 use imle_runtime::cuda::params::{
@@ -93,9 +98,9 @@ struct Emulated {
     library: libloading::Library,
 }
 
-/// The emulated kernels, compiled once per test process; `None` (with the reason printed)
-/// where no C++ compiler is available.
-fn emulated() -> Option<&'static Emulated> {
+/// The emulated kernels, compiled once per test process; `None` (with the skip of `test`
+/// recorded) where no C++ compiler is available, a failure if `IMLE_REQUIRE_GXX` is set.
+fn emulated(test: &str) -> Option<&'static Emulated> {
     static LIBRARY: OnceLock<Result<Emulated, String>> = OnceLock::new();
     let built = LIBRARY.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cuda_emulation");
@@ -121,7 +126,8 @@ fn emulated() -> Option<&'static Emulated> {
     match built {
         Ok(emulated) => Some(emulated),
         Err(why) => {
-            println!("skipped: the CUDA kernels were not emulated: {why}");
+            let why = format!("the CUDA kernels were not emulated: {why}");
+            skip::skip_unless_required(test, "IMLE_REQUIRE_GXX", &why);
             None
         }
     }
@@ -333,7 +339,9 @@ impl Emulated {
 /// fields are all 4 bytes, in the same order).
 #[test]
 fn parameter_structs_match_the_kernels() {
-    let Some(emu) = emulated() else { return };
+    let Some(emu) = emulated("cuda_emulation::parameter_structs_match_the_kernels") else {
+        return;
+    };
     let size_of: unsafe extern "C" fn(u32) -> u32 = emu.symbol("emu_sizeof_params");
     // SAFETY: a pure function of an integer.
     let sizes = unsafe { [size_of(0), size_of(1), size_of(2)] };
@@ -347,7 +355,9 @@ fn parameter_structs_match_the_kernels() {
 
 #[test]
 fn noise_matches_the_cpu_bit_for_bit() {
-    let Some(emu) = emulated() else { return };
+    let Some(emu) = emulated("cuda_emulation::noise_matches_the_cpu_bit_for_bit") else {
+        return;
+    };
     let key = NoiseKey::new(2024, 3);
     for noise in noise_kinds() {
         for n in [1usize, 6, 37, 300] {
@@ -451,7 +461,9 @@ fn check(emu: &Emulated, case: &Case, keys: Option<u32>) {
 /// bit for bit (options, both kernels, edge sizes, ties across tiles, long rows).
 #[test]
 fn layers_match_the_cpu() {
-    let Some(emu) = emulated() else { return };
+    let Some(emu) = emulated("cuda_emulation::layers_match_the_cpu") else {
+        return;
+    };
     for case in all_cases() {
         check(emu, &case, None);
         // Rows too long for shared memory: also with their keys in the global scratch.
@@ -466,7 +478,9 @@ fn layers_match_the_cpu() {
 /// and both equal the CPU's `TopK` and `Argmax` (issue #12 §1).
 #[test]
 fn signed_zeros_tie_in_both_kernels() {
-    let Some(emu) = emulated() else { return };
+    let Some(emu) = emulated("cuda_emulation::signed_zeros_tie_in_both_kernels") else {
+        return;
+    };
     // The exact case of the issue, and a row whose maxima are zeros of both signs.
     for (theta, want) in [
         (vec![-0.0f32, 0.0], vec![1.0f32, 0.0]),
@@ -550,7 +564,9 @@ fn signed_zeros_tie_in_both_kernels() {
 /// the kernels' `bad` word, one bit per input, so that the op can return an error.
 #[test]
 fn non_finite_inputs_are_flagged() {
-    let Some(emu) = emulated() else { return };
+    let Some(emu) = emulated("cuda_emulation::non_finite_inputs_are_flagged") else {
+        return;
+    };
     let config = ImleConfig::new(Noise::Gumbel);
     let kernel = DeviceKernel::TopK { k: 2 };
     let noise = NoiseParams::new(&config.noise, NoiseKey::new(0, 0));

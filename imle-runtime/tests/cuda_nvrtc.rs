@@ -4,7 +4,13 @@
 //!
 //! The library is looked up in `$IMLE_NVRTC` (a path), `$CUDA_ROOT/lib64`, `$CUDA_HOME/lib64`,
 //! `/usr/local/cuda/lib64`, `/opt/imle-cuda-13.0/lib64`, then the loader's search path. Without
-//! it the test prints why and passes.
+//! it the tests pass having checked nothing, and say so where CI shows it: `support/skip.rs`
+//! records the skip and `.ci/run` prints a `SKIPPED: ...` line for it. With
+//! `IMLE_REQUIRE_NVRTC=1` (for machines that have a CUDA toolkit) a missing libnvrtc fails
+//! the tests instead. CI does not set it: its image has no CUDA toolkit.
+
+#[path = "support/skip.rs"]
+mod skip;
 
 use imle_runtime::cuda::{KERNEL_NAMES, KERNELS, NVRTC_OPTIONS};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
@@ -162,12 +168,16 @@ impl Nvrtc {
     }
 }
 
+/// Set to make a missing libnvrtc a failure.
+const REQUIRE: &str = "IMLE_REQUIRE_NVRTC";
+
 #[test]
 fn nvrtc_compiles_every_kernel() {
     let nvrtc = match load() {
         Ok(nvrtc) => nvrtc,
         Err(why) => {
-            println!("skipped: the CUDA kernels were not compiled: {why}");
+            let why = format!("the CUDA kernels were not compiled: {why}");
+            skip::skip_unless_required("cuda_nvrtc::nvrtc_compiles_every_kernel", REQUIRE, &why);
             return;
         }
     };
@@ -194,9 +204,12 @@ fn nvrtc_compiles_every_kernel() {
 
 #[test]
 fn nvrtc_reports_errors() {
-    let Ok(nvrtc) = load() else {
-        println!("skipped: libnvrtc not found");
-        return;
+    let nvrtc = match load() {
+        Ok(nvrtc) => nvrtc,
+        Err(why) => {
+            skip::skip_unless_required("cuda_nvrtc::nvrtc_reports_errors", REQUIRE, &why);
+            return;
+        }
     };
     let log = nvrtc
         .compile_ptx(

@@ -369,3 +369,43 @@ fn negative_theta_costs_are_errors_naming_the_option() {
         );
     }
 }
+
+/// Sum-of-Gamma draws Gamma(shape 1/k): below k ≈ 2.9e-39 the shape 1/k is infinite in f32
+/// and the sampler rejects every attempt. Validation takes k >= f32::MIN_POSITIVE (1.2e-38,
+/// the smallest normal f32); at that bound the noise is still finite.
+#[test]
+fn sum_of_gamma_k_whose_inverse_overflows_is_an_error() {
+    for k in [1e-39f32, 3e-39, 1e-45, 0.0, -1.0, f32::INFINITY] {
+        let err = ImleConfig::new(Noise::SumOfGamma { k, terms: 10 })
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("1/k") && err.contains("sum_of_gamma"),
+            "k = {k:e}: {err}"
+        );
+        assert!(
+            ImleLayer::new(Argmax, ImleConfig::new(Noise::SumOfGamma { k, terms: 10 })).is_err()
+        );
+    }
+    for k in [f32::MIN_POSITIVE, 1e-30, 1e30, f32::MAX] {
+        let config = ImleConfig::new(Noise::SumOfGamma { k, terms: 10 });
+        let layer = ImleLayer::new(Argmax, config).unwrap();
+        let theta = Tensor::zeros((2, 4), DType::F32, &Device::Cpu).unwrap();
+        let noise = imle_runtime::noise::noise_tensor(
+            &config.noise,
+            imle_runtime::NoiseKey::new(1, 0),
+            2,
+            1,
+            &[4],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let values = noise.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(
+            values.iter().all(|v| v.is_finite()),
+            "k = {k:e}: {values:?}"
+        );
+        assert_eq!(layer.forward(&theta).unwrap().dims(), &[2, 4]);
+    }
+}
