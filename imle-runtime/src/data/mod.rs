@@ -14,6 +14,11 @@
 //!   checked against each other; [`ShortestPathData::warcraft`] reads the Warcraft layout
 //!   that PyEPO's tutorials use (`{split}_maps.npy`, `{split}_vertex_weights.npy`,
 //!   `{split}_shortest_paths.npy`, or their `_part0.npy`, `_part1.npy`, … pieces).
+//! * [`PyEpoData`]: PyEPO's layout (features `x`, costs `c`, optionally true solutions `w`
+//!   and objectives `z`), read from `x_{split}.npy`, `c_{split}.npy`, … or CSV files with
+//!   [`PyEpoData::read`]; [`shortest_path_data`] and [`knapsack_data`] generate it as PyEPO's
+//!   `genData` does (arc costs of a grid network, knapsack item values); [`regret`] and
+//!   [`normalized_regret`] are PyEPO's metric.
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
@@ -45,10 +50,12 @@
 
 mod csv;
 mod npy;
+mod pyepo;
 mod warcraft;
 
 pub use self::csv::{CsvOptions, CsvReport, Delimiter, Header, IndexColumn, read_csv};
 pub use self::npy::read_npy;
+pub use self::pyepo::{PyEpoData, knapsack_data, normalized_regret, regret, shortest_path_data};
 pub use self::warcraft::ShortestPathData;
 
 use candle_core::{Error, Result, Tensor};

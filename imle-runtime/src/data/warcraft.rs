@@ -90,6 +90,7 @@ impl ShortestPathData {
     /// let c = Tensor::ones((2, 40), candle_core::DType::F32, &Device::Cpu)?;
     /// let err = ShortestPathData::new(x, c, None, Some((5, 5))).unwrap_err();
     /// assert!(err.to_string().contains("40 costs per instance"));
+    /// assert!(err.to_string().contains("DigraphShortestPath::grid(5, 5)"));
     /// # Ok::<(), candle_core::Error>(())
     /// ```
     pub fn new(
@@ -270,6 +271,14 @@ fn grid_shaped(what: &str, t: Tensor, grid: Option<(usize, usize)>) -> Result<Te
         ([_, h, w], None) if *h > 0 && *w > 0 => Ok(t),
         ([_, h, w], Some((gh, gw))) if (*h, *w) == (gh, gw) => Ok(t),
         ([n, cells], Some((h, w))) if *cells == h * w => t.reshape((*n, h, w)),
+        ([_, cells], Some((h, w))) if h > 0 && w > 0 && *cells == (h - 1) * w + (w - 1) * h => {
+            Err(Error::Msg(format!(
+                "{what}: {cells} costs per instance, but a {h}×{w} grid has {} vertices: these \
+                 look like PyEPO's arc costs of the {h}×{w} grid network (its genData): read \
+                 them with PyEpoData and solve with DigraphShortestPath::grid({h}, {w})",
+                h * w
+            )))
+        }
         ([_, cells], Some((h, w))) => Err(Error::Msg(format!(
             "{what}: {cells} costs per instance, but a {h}×{w} grid has {} vertices (edge costs, \
              as PyEPO's genData writes for its grid graph, need an edge-cost solver)",
