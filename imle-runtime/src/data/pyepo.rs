@@ -195,7 +195,10 @@ impl PyEpoData {
     /// CSV tables as [`read_csv`] reads them, a pandas header or index column included), and
     /// checks them with [`PyEpoData::new`]. PyEPO has no file format of its own: these are the
     /// names to give `np.save` / `DataFrame.to_csv`. A missing `x` or `c` is an error naming
-    /// both files looked for.
+    /// both files looked for. For `z` as CSV, give its column a name
+    /// (`DataFrame(z).to_csv(path, index=False, header=["z"])`) or use `np.save`: a one-column
+    /// table under pandas' default header `0` is ambiguous and refused (see
+    /// [`CsvOptions::header`](super::CsvOptions::header)).
     ///
     /// [`read_npy`]: super::read_npy
     /// [`read_csv`]: super::read_csv
@@ -276,11 +279,11 @@ impl PyEpoData {
     /// use candle_core::{DType, Device, Tensor};
     /// use imle_runtime::data::PyEpoData;
     /// let x = Tensor::zeros((2, 3), DType::F32, &Device::Cpu)?;
-    /// let vertex = PyEpoData::new(x.clone(), Tensor::ones((2, 25), DType::F32, &Device::Cpu)?, None, None)?;
+    /// let costs = |d: usize| Tensor::ones((2, d), DType::F32, &Device::Cpu);
+    /// let vertex = PyEpoData::new(x.clone(), costs(25)?, None, None)?;
     /// let err = vertex.check_arc_costs(40).unwrap_err().to_string();
     /// assert!(err.contains("arc costs") && err.contains("vertex costs of a 5×5 grid"), "{err}");
-    /// let arcs = PyEpoData::new(x, Tensor::ones((2, 40), DType::F32, &Device::Cpu)?, None, None)?;
-    /// arcs.check_arc_costs(40)?;
+    /// PyEpoData::new(x, costs(40)?, None, None)?.check_arc_costs(40)?;
     /// # Ok::<(), candle_core::Error>(())
     /// ```
     pub fn check_arc_costs(&self, arcs: usize) -> Result<()> {
