@@ -13,9 +13,9 @@
 //!
 //! * `imle`: PyEPO's `implicitMLE` defaults: S = 10 samples, σ = 1, λ = 10, Sum-of-Gamma noise
 //!   with κ = 5 and 10 terms, one-sided, the mean solution as output, the gradient ÷ λ.
-//! * `aimle`: PyEPO's `adaptiveImplicitMLE` defaults as closely as imle's AIMLE allows: β from
-//!   0, step 1e-3, aiming at every gradient entry non-zero (40 per sample); imle takes one λ
-//!   per instance where PyEPO takes one per batch.
+//! * `aimle`: PyEPO's `adaptiveImplicitMLE` defaults (PyEPO 2.2.7) as closely as imle's AIMLE
+//!   allows: β from 1, step 1e-3, aiming at every gradient entry non-zero (40 per sample), the
+//!   gradient ÷ λ; imle takes one λ per instance where PyEPO takes one per batch.
 //! * `blackbox`: no noise, λ = 10, the gradient ÷ λ (PyEPO's `blackboxOpt`).
 //! * `normalized`: imle's recommended target (`Target::Normalized`, λ = 1), otherwise as
 //!   `imle`: its step does not shrink with the mean-reduced loss.
@@ -130,7 +130,7 @@ impl Method {
                     target_density: arcs as f32,
                     step: 1e-3,
                 })?
-                .with_lambda(0.0)?
+                .with_lambda(1.0)?
                 .with_scale_by_lambda(true)),
             Method::Blackbox => Ok(base(Noise::None)?
                 .with_lambda(10.0)?

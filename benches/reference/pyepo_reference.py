@@ -43,14 +43,14 @@ row-major (v = 5 * row + col, source 0, sink 24), arcs row by row, each row's 4 
 arcs (v, v + 1) then, except in the last row, its 5 downward arcs (v, v + 5):
 (0,1) (1,2) (2,3) (3,4) (0,5) (1,6) (2,7) (3,8) (4,9) (5,6) ... (23,24).
 
-Optional: nothing in CI runs it. Install the peers in a virtual environment outside the
-repository and run it by hand:
+Optional: nothing in CI runs it. Install the peers in a virtual environment under target/ (ignored by
+git) and run it by hand:
 
-    python3 -m venv /work/pyepo-venv
-    /work/pyepo-venv/bin/pip install pyepo gurobipy torch
-    /work/pyepo-venv/bin/python benches/reference/pyepo_reference.py \
+    python3 -m venv target/pyepo-venv
+    target/pyepo-venv/bin/pip install pyepo gurobipy torch
+    target/pyepo-venv/bin/python benches/reference/pyepo_reference.py \
         --export target/pyepo-data --json target/pyepo.json
-    /work/pyepo-venv/bin/python benches/reference/pyepo_reference.py --quick   # smoke run
+    target/pyepo-venv/bin/python benches/reference/pyepo_reference.py --quick   # smoke run
 
 gurobipy's pip licence is size-limited; a 40-variable shortest path fits in it.
 Measured on the 2-core development machine (AMD EPYC, 2 vCPUs, shared with other work),
