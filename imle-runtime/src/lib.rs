@@ -5,6 +5,8 @@
 //! * [`noise`]: counter-based (Philox4x32-10) Gumbel, Gaussian and Sum-of-Gamma noise.
 //! * Built-in solvers: [`TopK`], [`Argmax`], [`GridShortestPath`], [`DigraphShortestPath`],
 //!   [`MaxSpanningTree`].
+//! * [`perturbed`]: perturbed optimizers and the perturbed Fenchel-Young loss (Berthet et al.,
+//!   2020) over any [`MapSolver`].
 //! * [`loss`]: the Hamming loss in the form that trains ([`loss::hamming`]).
 //! * [`init`]: reproducible initial weights for candle-nn models ([`init::seeded_init`]).
 //! * [`cuda`]: the GPU path (feature `cuda`): noise and fused perturb-and-MAP top-k kernels.
@@ -36,6 +38,7 @@ pub mod loss;
 pub mod macro_support;
 pub mod noise;
 mod op;
+pub mod perturbed;
 mod solver;
 mod solvers;
 
