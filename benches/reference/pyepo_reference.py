@@ -9,6 +9,9 @@ a linear model `torch.nn.Linear(5, 40)` trained with Adam (lr 1e-2, batch 32) th
               (its default noise: sumGammaDistribution(kappa=5), 10 Gamma terms)
     aimle     pyepo.func.adaptiveImplicitMLE(optmodel, processes=1), otherwise its defaults
     blackbox  pyepo.func.blackboxOpt(optmodel, lambd=10, processes=1)
+    spo       pyepo.func.SPOPlus(optmodel, processes=1), its own loss (batch mean)
+    pfyl      pyepo.func.perturbedFenchelYoung(optmodel, n_samples=10, sigma=1.0,
+              processes=1), its own loss (batch mean)
 
 each followed by `nn.L1Loss()` between the layer's output (the mean perturbed solution for
 imle/aimle, the solution for blackbox) and the true solution w, as PyEPO's documentation
@@ -94,7 +97,22 @@ def build_layer(method, optmodel):
         return pyepo.func.adaptiveImplicitMLE(optmodel, processes=1)
     if method == "blackbox":
         return pyepo.func.blackboxOpt(optmodel, lambd=10, processes=1)
-    raise SystemExit(f"unknown method {method!r} (imle, aimle, blackbox)")
+    if method == "spo":
+        return pyepo.func.SPOPlus(optmodel, processes=1)
+    if method == "pfyl":
+        return pyepo.func.perturbedFenchelYoung(optmodel, n_samples=10, sigma=1.0, processes=1)
+    raise SystemExit(f"unknown method {method!r} (imle, aimle, blackbox, spo, pfyl)")
+
+
+def batch_loss(method, layer, criterion, cp, c, w, z):
+    """The training loss of one batch: the layer's own loss for SPO+ and the Fenchel-Young
+    loss (their reduction "mean" over the batch), otherwise L1 between the layer's output and
+    the true solution."""
+    if method == "spo":
+        return layer(cp, c, w, z)
+    if method == "pfyl":
+        return layer(cp, w)
+    return criterion(layer(cp), w)
 
 
 class SolveCounter:
@@ -146,8 +164,8 @@ def train_one(method, optmodel, counter, train, test, seed, epochs, batch, lr):
         model.train()
         solves_before = counter.calls
         start = time.perf_counter()
-        for x, _c, w, _z in train_loader:
-            loss = criterion(layer(model(x)), w)
+        for x, c, w, z in train_loader:
+            loss = batch_loss(method, layer, criterion, model(x), c, w, z)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
