@@ -6,6 +6,7 @@
 //! * Built-in solvers: [`TopK`], [`Argmax`], [`GridShortestPath`], [`DigraphShortestPath`],
 //!   [`MaxSpanningTree`].
 //! * [`loss`]: the Hamming loss in the form that trains ([`loss::hamming`]).
+//! * [`spo`]: the SPO+ loss of predict-then-optimise ([`spo::SpoPlus`]), over any solver.
 //! * [`init`]: reproducible initial weights for candle-nn models ([`init::seeded_init`]).
 //! * [`cuda`]: the GPU path (feature `cuda`): noise and fused perturb-and-MAP top-k kernels.
 //!
@@ -38,6 +39,7 @@ pub mod noise;
 mod op;
 mod solver;
 mod solvers;
+pub mod spo;
 
 pub use config::{ImleConfig, Reduce, Sense, Target};
 pub use layer::{Evaluation, ImleLayer, Training, repeat_samples};
