@@ -8,6 +8,7 @@
 //! * [`perturbed`]: perturbed optimizers and the perturbed Fenchel-Young loss (Berthet et al.,
 //!   2020) over any [`MapSolver`].
 //! * [`loss`]: the Hamming loss in the form that trains ([`loss::hamming`]).
+//! * [`spo`]: the SPO+ loss of predict-then-optimise ([`spo::SpoPlus`]), over any solver.
 //! * [`init`]: reproducible initial weights for candle-nn models ([`init::seeded_init`]).
 //! * [`cuda`]: the GPU path (feature `cuda`): noise and fused perturb-and-MAP top-k kernels.
 //!
@@ -41,6 +42,7 @@ mod op;
 pub mod perturbed;
 mod solver;
 mod solvers;
+pub mod spo;
 
 pub use config::{ImleConfig, Reduce, Sense, Target};
 pub use layer::{Evaluation, ImleLayer, Training, repeat_samples};

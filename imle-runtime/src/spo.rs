@@ -1,0 +1,308 @@
+//! The SPO+ loss ("Smart Predict-then-Optimize", Elmachtoub & Grigas, *Management Science*
+//! 68(1), 2022) for linear objectives, over any solver: a convex surrogate of the regret
+//! whose subgradient costs one solver call per instance.
+//!
+//! In the minimisation form (`w(c) = argmin_{w ∈ W} c·w`), for predicted costs `ĉ`, true
+//! costs `c` and an optimal solution `w*` under `c` (`z*(c) = c·w*`), per instance:
+//!
+//! ```text
+//! ℓ(ĉ) = −min_w (2ĉ − c)·w + 2ĉ·w* − z*(c)  =  (2ĉ − c)·(w* − w̃),   w̃ = argmin_w (2ĉ − c)·w
+//! ∂ℓ/∂ĉ ∋ 2(w* − w̃)
+//! ```
+//!
+//! See [`SpoPlus`].
+
+use crate::config::Sense;
+use crate::error::input_error;
+use crate::loss::Reduction;
+use crate::op::{check_finite, with_cpu_f32};
+use crate::solver::Solver;
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+use std::sync::{Arc, OnceLock};
+
+/// The SPO+ loss of Elmachtoub & Grigas ("Smart 'Predict, then Optimize'", *Management
+/// Science* 68(1):9–26, 2022, eq. (6)) for a linear objective over the feasible set of
+/// `solver`.
+///
+/// **Formula.** For a minimising solver ([`Sense::Minimize`], `w(θ) = argmin_w θ·w`), per
+/// instance `b`, with `ĉ` the predicted costs, `c` the true costs and `w*` an optimal
+/// solution under `c`:
+///
+/// ```text
+/// ℓ_b = −min_w (2ĉ − c)·w + 2ĉ·w* − c·w*  =  (2ĉ − c)·(w* − w̃),   w̃ = w(2ĉ − c)
+/// subgradient in ĉ:  2·(w* − w̃)
+/// ```
+///
+/// **Sense.** For a maximising solver ([`Sense::Maximize`], `w(θ) = argmax_w θ·w`, `c` are
+/// then values, not costs) the loss is SPO+ of the minimisation problem with costs `−c` (since
+/// `max_w c·w = −min_w (−c)·w`): the inner problem `argmin_w (−2ĉ + c)·w` is
+/// `argmax_w (2ĉ − c)·w`, so the solver sees the same input `2ĉ − c`, and
+///
+/// ```text
+/// ℓ_b = max_w (2ĉ − c)·w − 2ĉ·w* + c·w*  =  (2ĉ − c)·(w̃ − w*),   subgradient 2·(w̃ − w*)
+/// ```
+///
+/// In both senses `ℓ_b = σ·(2ĉ − c)·(w̃ − w*)` and `∂ℓ_b/∂ĉ = 2σ·(w̃ − w*)` with
+/// `σ = `[`Sense::sign`]. Give the solver's own sense, as for a layer: `Sense` declares what
+/// the solver does, it does not turn a maximiser into a minimiser.
+///
+/// **Properties.** `ℓ_b ≥ 0` (w̃ is optimal for `2ĉ − c` and `w*` is feasible; the value is
+/// computed in f64 and values below 0 from rounding are returned as 0), `ℓ_b = 0` at `ĉ = c`
+/// when `w*` is the solver's solution for `c` (or an equally good one), and `ℓ` is convex in
+/// `ĉ`, so the gradient from `backward` is a subgradient.
+///
+/// **Shapes and dtypes.** `ĉ`, `c` and `w*` are `[B, d]`, `B ≥ 1`, `d ≥ 1`, any float dtype
+/// (f32, f64, f16, bf16) and any device. Everything is computed in f32 on the host, like
+/// [`ImleLayer`](crate::ImleLayer) does with a CPU solver: `ĉ` is converted to f32 and moved
+/// to the CPU (differentiably, so the gradient returns to `ĉ`'s dtype and device), and the
+/// loss is returned in `ĉ`'s dtype, on `ĉ`'s device. Only `ĉ` gets a gradient (`c` and `w*`
+/// are data).
+///
+/// ```
+/// use candle_core::{Device, Tensor, Var};
+/// use imle_runtime::{Argmax, Sense, loss::Reduction, spo::SpoPlus};
+/// // Maximise c·w over one-hot w: the true values prefer item 2, the prediction item 0.
+/// let c = Tensor::new(&[[0f32, 1.0, 2.0]], &Device::Cpu)?;
+/// let w_star = Tensor::new(&[[0f32, 0.0, 1.0]], &Device::Cpu)?;
+/// let c_hat = Var::new(&[[2f32, 1.0, 0.0]], &Device::Cpu)?;
+/// let spo = SpoPlus::new(Argmax, Sense::Maximize);
+/// let loss = spo.loss(c_hat.as_tensor(), &c, &w_star, Reduction::Sum)?;
+/// // 2ĉ − c = [4, 1, −2], w̃ = [1, 0, 0]: ℓ = (2ĉ − c)·(w̃ − w*) = 4 − (−2) = 6
+/// assert_eq!(loss.to_scalar::<f32>()?, 6.0);
+/// let grad = loss.backward()?.get(&c_hat).unwrap().to_vec2::<f32>()?;
+/// assert_eq!(grad, [[2.0, 0.0, -2.0]]); // 2·(w̃ − w*)
+/// // At ĉ = c the loss is 0.
+/// assert_eq!(spo.loss(&c, &c, &w_star, Reduction::Sum)?.to_scalar::<f32>()?, 0.0);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+pub struct SpoPlus<S: Solver> {
+    solver: Arc<S>,
+    sense: Sense,
+}
+
+impl<S: Solver> SpoPlus<S> {
+    /// SPO+ over the feasible set of `solver`, which optimises in direction `sense` (see
+    /// [`SpoPlus`] for how the sense enters the loss). Any [`MapSolver`](crate::MapSolver)
+    /// works (built-in or made by `#[imle_layer]`), and so does a
+    /// [`Batched`](crate::Batched) batch solver.
+    pub fn new(solver: S, sense: Sense) -> Self {
+        SpoPlus {
+            solver: Arc::new(solver),
+            sense,
+        }
+    }
+
+    /// The solver.
+    pub fn solver(&self) -> &S {
+        &self.solver
+    }
+
+    /// The solver's sense.
+    pub fn sense(&self) -> Sense {
+        self.sense
+    }
+
+    /// The SPO+ loss of predicted costs `c_hat` `[B, d]` against true costs `c` `[B, d]` and
+    /// optimal solutions `w_star` `[B, d]` (optimal under `c`), reduced as `reduction` says:
+    /// [`Reduction::None`] gives the per-instance losses `[B]`, [`Reduction::Sum`] their sum,
+    /// [`Reduction::Mean`] and [`Reduction::InstanceMean`] their mean over the `B`
+    /// instances (the loss has one value per instance, so the two means coincide). The
+    /// reduction is made of ordinary tensor operations, so its gradient flows to `c_hat`.
+    ///
+    /// Calls the solver once per instance, in parallel, on `2ĉ − c`.
+    ///
+    /// # Errors
+    /// A tensor of rank other than 2, shapes that differ (both are named), an empty batch or
+    /// instance, a non-float dtype, a NaN or infinite value in `c_hat`, `c` or `w_star`, a
+    /// solver input `2ĉ − c` that overflows f32, an instance shape the solver rejects, and
+    /// any solver error, panic or non-finite solution (named after the solver).
+    pub fn loss(
+        &self,
+        c_hat: &Tensor,
+        c: &Tensor,
+        w_star: &Tensor,
+        reduction: Reduction,
+    ) -> Result<Tensor> {
+        let (batch, d) = check_shapes(c_hat, c, w_star)?;
+        self.solver.check_instance(&[d])?;
+        let c = host_f32("c", c)?;
+        let w_star = host_f32("w_star", w_star)?;
+        let op = SpoOp {
+            solver: self.solver.clone(),
+            sign: self.sense.sign(),
+            d,
+            c,
+            w_star,
+            w_tilde: OnceLock::new(),
+        };
+        let (dtype, device) = (c_hat.dtype(), c_hat.device().clone());
+        let c_hat_f32 = c_hat
+            .to_device(&Device::Cpu)?
+            .to_dtype(DType::F32)?
+            .contiguous()?;
+        let per_instance = c_hat_f32
+            .apply_op1(op)?
+            .to_dtype(dtype)?
+            .to_device(&device)?;
+        match reduction {
+            Reduction::None => Ok(per_instance),
+            Reduction::Sum => per_instance.sum_all(),
+            Reduction::Mean | Reduction::InstanceMean => per_instance.sum_all()? / batch as f64,
+        }
+    }
+}
+
+/// Checks rank, shapes and dtypes; returns `(B, d)`.
+fn check_shapes(c_hat: &Tensor, c: &Tensor, w_star: &Tensor) -> Result<(usize, usize)> {
+    for (name, t) in [("c_hat", c_hat), ("c", c), ("w_star", w_star)] {
+        if t.rank() != 2 {
+            return Err(input_error(format!(
+                "SPO+: {name} must have rank 2 ([B, d]: a batch of cost vectors), got shape {:?}",
+                t.dims()
+            )));
+        }
+        if !matches!(
+            t.dtype(),
+            DType::F32 | DType::F64 | DType::F16 | DType::BF16
+        ) {
+            return Err(input_error(format!(
+                "SPO+: {name} must be a float tensor (f32, f64, f16 or bf16), got {:?}",
+                t.dtype()
+            )));
+        }
+    }
+    for (name, t) in [("c", c), ("w_star", w_star)] {
+        if t.dims() != c_hat.dims() {
+            return Err(input_error(format!(
+                "SPO+: c_hat has shape {:?} but {name} has shape {:?}; they must match",
+                c_hat.dims(),
+                t.dims()
+            )));
+        }
+    }
+    let (batch, d) = (c_hat.dims()[0], c_hat.dims()[1]);
+    if batch == 0 || d == 0 {
+        return Err(input_error(format!(
+            "SPO+: empty input (shape {:?}); it needs at least one instance of at least one entry",
+            c_hat.dims()
+        )));
+    }
+    Ok((batch, d))
+}
+
+/// A tensor's values as host f32, checked to be finite.
+fn host_f32(name: &str, t: &Tensor) -> Result<Vec<f32>> {
+    let t = t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
+    with_cpu_f32(&t, |values| {
+        check_finite(&format!("SPO+: {name}"), values)?;
+        Ok(values.to_vec())
+    })
+}
+
+/// The per-instance SPO+ loss as a Candle op on `ĉ` (`[B, d]` f32 on the CPU): forward
+/// `ℓ_b = σ·(2ĉ_b − c_b)·(w̃_b − w*_b)` `[B]`, backward `g_b·2σ·(w̃_b − w*_b)`.
+struct SpoOp<S: Solver> {
+    solver: Arc<S>,
+    /// σ: +1 for a maximising solver, −1 for a minimising one.
+    sign: f32,
+    d: usize,
+    c: Vec<f32>,
+    w_star: Vec<f32>,
+    /// The solutions `w̃ = w(2ĉ − c)`, set by the forward pass.
+    w_tilde: OnceLock<Vec<f32>>,
+}
+
+impl<S: Solver> SpoOp<S> {
+    fn forward(&self, c_hat: &[f32]) -> Result<Vec<f32>> {
+        let d = self.d;
+        check_finite("SPO+: c_hat", c_hat)?;
+        let input: Vec<f32> = c_hat
+            .iter()
+            .zip(&self.c)
+            .map(|(&h, &c)| 2.0 * h - c)
+            .collect();
+        if let Some(i) = input.iter().position(|v| !v.is_finite()) {
+            return Err(input_error(format!(
+                "SPO+: the solver input 2ĉ − c overflowed f32 at flat index {i} (ĉ = {}, c = {})",
+                c_hat[i], self.c[i]
+            )));
+        }
+        let mut w_tilde = vec![0.0f32; input.len()];
+        self.solver.solve_rows(
+            &[d],
+            &|row, buffer| buffer.copy_from_slice(&input[row * d..][..d]),
+            &mut w_tilde,
+        )?;
+        // ℓ_b = σ·Σ_i (2ĉ_i − c_i)·(w̃_i − w*_i), in f64 from the f32 inputs. It is ≥ 0 when w̃
+        // is optimal for 2ĉ − c; rounding (the solver compares in f32) can leave a tiny
+        // negative value, returned as 0.
+        let sign = self.sign as f64;
+        let losses = w_tilde
+            .par_chunks(d)
+            .zip(c_hat.par_chunks(d))
+            .zip(self.c.par_chunks(d))
+            .zip(self.w_star.par_chunks(d))
+            .map(|(((wt, h), c), ws)| {
+                let dot: f64 = (0..d)
+                    .map(|i| (2.0 * h[i] as f64 - c[i] as f64) * (wt[i] as f64 - ws[i] as f64))
+                    .sum();
+                (sign * dot).max(0.0) as f32
+            })
+            .collect();
+        // Set once: candle calls cpu_fwd exactly once per op value.
+        let _ = self.w_tilde.set(w_tilde);
+        Ok(losses)
+    }
+
+    fn backward(&self, grad: &[f32]) -> Result<Vec<f32>> {
+        let w_tilde = self.w_tilde.get().ok_or_else(|| {
+            input_error("SPO+: backward ran before forward (the op has no saved state)")
+        })?;
+        check_finite("SPO+: the incoming gradient", grad)?;
+        let d = self.d;
+        let mut gradient = vec![0.0f32; w_tilde.len()];
+        gradient
+            .par_chunks_mut(d)
+            .zip(w_tilde.par_chunks(d))
+            .zip(self.w_star.par_chunks(d))
+            .zip(grad.par_iter())
+            .for_each(|(((out, wt), ws), &g)| {
+                let scale = 2.0 * self.sign * g;
+                for ((o, &t), &s) in out.iter_mut().zip(wt).zip(ws) {
+                    *o = scale * (t - s);
+                }
+            });
+        Ok(gradient)
+    }
+}
+
+impl<S: Solver> CustomOp1 for SpoOp<S> {
+    fn name(&self) -> &'static str {
+        "spo-plus"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let data = storage.as_slice::<f32>()?;
+        let c_hat = match layout.contiguous_offsets() {
+            Some((start, end)) => &data[start..end],
+            None => return Err(input_error("SPO+: expected a contiguous tensor")),
+        };
+        if c_hat.len() != self.c.len() {
+            return Err(input_error(format!(
+                "SPO+: c_hat has {} entries but c has {}",
+                c_hat.len(),
+                self.c.len()
+            )));
+        }
+        let losses = self.forward(c_hat)?;
+        let batch = losses.len();
+        Ok((CpuStorage::F32(losses), Shape::from(batch)))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let grad_res = grad_res.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
+        let gradient = with_cpu_f32(&grad_res, |g| self.backward(g))?;
+        Tensor::from_vec(gradient, arg.shape(), arg.device()).map(Some)
+    }
+}
