@@ -20,6 +20,8 @@
 //! * `pfyl`: the perturbed optimizer's Fenchel-Young loss (`imle::perturbed`, Berthet et al.,
 //!   2020) at PyEPO's `perturbedFenchelYoung` defaults: Gaussian noise, σ = 1, 10 samples,
 //!   its loss averaged over the batch; no L1 loss, no layer.
+//! * `spo`: SPO+ (`imle::spo`, Elmachtoub & Grigas), PyEPO's `SPOPlus`, its loss averaged
+//!   over the batch.
 //! * `normalized`: imle's recommended target (`Target::Normalized`, λ = 1), otherwise as
 //!   `imle`: its step does not shrink with the mean-reduced loss.
 //!
@@ -54,6 +56,7 @@ use imle::data::{
 };
 use imle::loss::Reduction;
 use imle::perturbed::{PerturbedConfig, PerturbedOptimizer};
+use imle::spo::SpoPlus;
 use imle::{DigraphShortestPath, ImleConfig, ImleLayer, MapSolver, Noise, Reduce, Sense, Target};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -71,7 +74,7 @@ const FLAGS: &[common::Flag] = &[
     ),
     (
         "--methods",
-        "imle,aimle,blackbox,normalized,pfyl (default: all)",
+        "imle,aimle,blackbox,normalized,pfyl,spo (default: all)",
     ),
     ("--problems", "sp,knapsack (default: both)"),
     ("--items", "knapsack items (default 16)"),
@@ -102,15 +105,18 @@ enum Method {
     /// The perturbed optimizer's Fenchel-Young loss (Berthet et al., 2020; PyEPO's
     /// `perturbedFenchelYoung` defaults: Gaussian noise, σ = 1, 10 samples, additive).
     Pfyl,
+    /// SPO+ (Elmachtoub & Grigas), `imle::spo::SpoPlus`: PyEPO's `SPOPlus`.
+    Spo,
 }
 
 impl Method {
-    const ALL: [Method; 5] = [
+    const ALL: [Method; 6] = [
         Method::Imle,
         Method::Aimle,
         Method::Blackbox,
         Method::Normalized,
         Method::Pfyl,
+        Method::Spo,
     ];
 
     fn key(self) -> &'static str {
@@ -120,6 +126,7 @@ impl Method {
             Method::Blackbox => "blackbox",
             Method::Normalized => "normalized",
             Method::Pfyl => "pfyl",
+            Method::Spo => "spo",
         }
     }
 
@@ -154,7 +161,7 @@ impl Method {
                 .with_lambda(1.0)?),
             // Not a layer: the Fenchel-Young loss is its own op (see `Estimator`); the layer
             // built from this only evaluates MAP(θ).
-            Method::Pfyl => base(Noise::None),
+            Method::Pfyl | Method::Spo => base(Noise::None),
         }
     }
 }
@@ -499,6 +506,7 @@ fn train<S: MapSolver + Clone>(
         )?),
         _ => None,
     };
+    let spo = (method == Method::Spo).then(|| SpoPlus::new(task.solver.clone(), task.sense));
     let untrained = regret(&net, &layer, test)?;
     let n = train.x.dim(0)?;
     let steps = n.div_ceil(o.batch);
@@ -515,12 +523,17 @@ fn train<S: MapSolver + Clone>(
             let idx = Tensor::new(chunk, &Device::Cpu)?;
             let theta = net.forward(&train.x.index_select(&idx, 0)?)?;
             let w = train.w.index_select(&idx, 0)?;
-            let loss = match &fenchel_young {
-                // PyEPO's reduction "mean": the per-instance losses averaged over the batch.
-                Some(perturbed) => {
+            // PyEPO's reduction "mean" for its own losses: the per-instance losses averaged
+            // over the batch.
+            let loss = match (&fenchel_young, &spo) {
+                (Some(perturbed), _) => {
                     perturbed.fenchel_young_loss(&theta, &w, Reduction::InstanceMean)?
                 }
-                None => l1_loss(&layer.forward(&theta)?, &w)?,
+                (_, Some(spo)) => {
+                    let c = train.c.index_select(&idx, 0)?;
+                    spo.loss(&theta, &c, &w, Reduction::InstanceMean)?
+                }
+                _ => l1_loss(&layer.forward(&theta)?, &w)?,
             };
             optimizer.backward_step(&loss)?;
             total += loss.to_scalar::<f32>()?;
@@ -712,7 +725,7 @@ mod tests {
     /// Quick mode: PyEPO's protocol at degree 4 (1000 training instances, 5 epochs), 500 test
     /// instances. The margins come from the untrained model's regret r0 and the trained
     /// regret's own standard error (see `Score`; ≈ 0.005–0.02 here): the normalized target
-    /// and AIMLE and the Fenchel-Young loss must at least halve r0 (measured on the shortest path: r0 ≈ 0.60 → ≈ 0.08
+    /// AIMLE, the Fenchel-Young loss and SPO+ must at least halve r0 (measured on the shortest path: r0 ≈ 0.60 → ≈ 0.08
     /// and ≈ 0.11), and I-MLE at PyEPO's defaults (whose λ·g is tiny under the mean-reduced
     /// loss) must beat r0 by 5 standard errors (measured ≈ 0.17 ± 0.01).
     fn check(summary: &Summary) {
@@ -726,7 +739,7 @@ mod tests {
             );
             assert!(se > 0.0 && se < 0.05, "{what}");
             match r.method {
-                Method::Normalized | Method::Aimle | Method::Pfyl => {
+                Method::Normalized | Method::Aimle | Method::Pfyl | Method::Spo => {
                     assert!(trained < 0.5 * r0, "{what}")
                 }
                 Method::Imle => assert!(trained < r0 - 5.0 * se, "{what}"),
@@ -742,7 +755,7 @@ mod tests {
         let mut options = Options::from_cli(&out.quick_cli(FLAGS)).unwrap();
         options.problems = vec![Problem::ShortestPath];
         let summary = run(&options, &Output::silent())?;
-        assert_eq!(summary.runs.len(), 5);
+        assert_eq!(summary.runs.len(), 6);
         check(&summary);
         Ok(())
     }
