@@ -314,10 +314,7 @@ fn train_one(
                 theta
             };
             let z = match method {
-                Method::StraightThrough => {
-                    let hard = layer.forward(&theta)?.detach();
-                    (hard + (&theta - theta.detach())?)?
-                }
+                Method::StraightThrough => layer.straight_through(&theta, true)?,
                 Method::Sog | Method::Gumbel => layer.forward(&theta)?,
             };
             // Summed over the batch: each image's ∂L/∂z has the size λ is chosen for.

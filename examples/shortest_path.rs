@@ -752,9 +752,8 @@ fn train_one(
                     let y = train.paths.index_select(&idx, 0)?;
                     let z = if method == Method::StraightThrough {
                         // Forward MAP(θ); backward dz/dθ = −I (the maximisation form's
-                        // identity on −θ): z's value, θ's gradient path.
-                        let hard = layer.map(&theta)?;
-                        (hard + (theta.detach() - &theta)?)?
+                        // identity on −θ).
+                        layer.straight_through(&theta, false)?
                     } else {
                         layer.forward(&theta)?
                     };

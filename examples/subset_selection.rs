@@ -283,10 +283,7 @@ fn train_one(
             let y = train.rating.index_select(&idx, 0)?;
             let theta = model.scores(&x)?;
             let z = match method {
-                Method::StraightThrough => {
-                    let hard = layer.forward(&theta)?.detach();
-                    (hard + (&theta - theta.detach())?)?
-                }
+                Method::StraightThrough => layer.straight_through(&theta, true)?,
                 Method::Sog | Method::Gumbel => layer.forward(&theta)?,
             };
             let y_hat = model.predict(&x, &z, o.k)?;

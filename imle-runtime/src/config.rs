@@ -208,6 +208,26 @@ impl ImleConfig {
         }
     }
 
+    /// Blackbox differentiation (Vlastelica et al., ICLR 2020) as an I-MLE configuration: no
+    /// noise, the target `θ' = θ − λ·g` and the gradient divided by λ, i.e.
+    /// `∂L/∂θ = (MAP(θ) − MAP(θ − λ·∂L/∂z)) / λ`. In the cost form of the paper (a minimising
+    /// solver with [`Sense::Minimize`], costs c = −θ) this is exactly its
+    /// `∇_c = (y(c + λ·∂L/∂y) − y(c)) / λ`: I-MLE with [`Noise::None`] and
+    /// `scale_by_lambda` *is* blackbox differentiation. λ must be > 0 and finite (the paper
+    /// uses 10–20); every other field keeps its default and can be changed.
+    ///
+    /// ```
+    /// use imle_runtime::{ImleConfig, Noise};
+    /// let config = ImleConfig::blackbox(10.0)?;
+    /// assert_eq!((config.noise, config.lambda, config.scale_by_lambda), (Noise::None, 10.0, true));
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    pub fn blackbox(lambda: f32) -> Result<Self> {
+        ImleConfig::new(Noise::None)
+            .with_scale_by_lambda(true)
+            .with_lambda(lambda)
+    }
+
     /// Checks every field; the layer calls this when it is built.
     ///
     /// ```

@@ -481,6 +481,40 @@ impl<S: Solver> ImleLayer<S> {
         Evaluation(self)
     }
 
+    /// The straight-through estimator over this layer's solver: the value of
+    /// [`forward_t(θ, train)`](ModuleT::forward_t) (perturb-and-MAP when `train`, `MAP(θ)`
+    /// otherwise), with the identity as its Jacobian in the backward pass: `∂L/∂θ = σ·∂L/∂z`
+    /// (σ = +1 to maximise, −1 for [`Sense::Minimize`], the identity of the maximising form on
+    /// −θ), summed over the samples of an instance when the output has `[B·S, …]` rows.
+    ///
+    /// The biased baseline that the I-MLE paper and PyEPO compare with (Bengio et al., 2013,
+    /// applied to a MAP solver): the solver is called once per sample in the forward pass and
+    /// never in the backward pass. Output shape and dtype as [`ImleLayer::forward`] (training)
+    /// or [`ImleLayer::map`] (evaluation). Errors: those of the call it wraps.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor, Var};
+    /// use imle_runtime::{Argmax, ImleConfig, ImleLayer, Noise};
+    /// let layer = ImleLayer::new(Argmax, ImleConfig::new(Noise::None))?;
+    /// let theta = Var::new(&[[1f32, 2.0]], &Device::Cpu)?;
+    /// let z = layer.straight_through(theta.as_tensor(), false)?; // MAP(θ) = [0, 1]
+    /// let g = Tensor::new(&[[3f32, -1.0]], &Device::Cpu)?;
+    /// let grads = (z * &g)?.sum_all()?.backward()?;
+    /// assert_eq!(grads.get(&theta).unwrap().to_vec2::<f32>()?, vec![vec![3.0, -1.0]]); // = g
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    pub fn straight_through(&self, theta: &Tensor, train: bool) -> Result<Tensor> {
+        let hard = self.forward_t(theta, train)?.detach();
+        let rows = if hard.dim(0)? == theta.dim(0)? {
+            theta.clone()
+        } else {
+            self.repeat_for_samples(theta)?
+        };
+        let signed = (rows * f64::from(self.config.sense.sign()))?;
+        // Zero in value, the identity (times σ) in gradient.
+        hard + (&signed - signed.detach())?
+    }
+
     /// Repeats a `[B, …]` tensor (targets, labels) to line up with the training output:
     /// `[B·S, …]` with row `b·S + s` = row `b`; unchanged for one sample or [`Reduce::Mean`].
     ///

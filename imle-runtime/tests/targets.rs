@@ -138,3 +138,61 @@ fn normalized_target_with_a_zero_gradient_row_is_zero_not_nan() -> Result<()> {
     assert_eq!(g[1], [0.0, 0.0], "θ = 0 on row 1: λ = 0");
     Ok(())
 }
+
+/// Straight-through: the value is MAP(θ) (or the perturbed sample), the gradient σ·g, summed
+/// over the samples of an instance.
+#[test]
+fn straight_through_passes_the_incoming_gradient() -> Result<()> {
+    let theta = Var::new(&[[1f32, 2.0], [5.0, -1.0]], CPU)?;
+    let g = Tensor::new(&[[3f32, -1.0], [0.5, 2.0]], CPU)?;
+    let gradient = |layer: &ImleLayer<Argmax>, train: bool| -> Result<Vec<Vec<f32>>> {
+        let z = layer.straight_through(theta.as_tensor(), train)?;
+        let g = layer.repeat_for_samples(&g)?;
+        let grads = (z * g)?.sum_all()?.backward()?;
+        grads.get(&theta).unwrap().to_vec2::<f32>()
+    };
+    let plain = ImleLayer::new(Argmax, ImleConfig::new(Noise::None))?;
+    let z = plain.straight_through(theta.as_tensor(), false)?;
+    assert_eq!(z.to_vec2::<f32>()?, [[0.0, 1.0], [1.0, 0.0]]);
+    assert_eq!(gradient(&plain, false)?, [[3.0, -1.0], [0.5, 2.0]]);
+    // Minimise: the identity of the maximising form on −θ, so −g.
+    let minimise = ImleLayer::new(
+        Argmax,
+        ImleConfig::new(Noise::None).with_sense(imle_runtime::Sense::Minimize),
+    )?;
+    assert_eq!(gradient(&minimise, false)?, [[-3.0, 1.0], [-0.5, -2.0]]);
+    // Three noisy samples per instance: each sample's g (the same row here) adds up.
+    let noisy = ImleLayer::new(Argmax, ImleConfig::new(Noise::Gumbel).with_samples(3)?)?;
+    assert_eq!(
+        noisy.straight_through(theta.as_tensor(), true)?.dims(),
+        &[6, 2]
+    );
+    assert_eq!(gradient(&noisy, true)?, [[9.0, -3.0], [1.5, 6.0]]);
+    Ok(())
+}
+
+/// Blackbox differentiation: θ = (3, 4), g = (0, 2), λ = 0.5: θ' = θ − λg = (3, 3), whose
+/// argmax (ties to the lowest index) is entry 0, while MAP(θ) is entry 1, so the gradient is
+/// (MAP(θ) − MAP(θ'))/λ = (−2, 2). With λ = 0.1, θ' = (3, 3.8) keeps entry 1: zero.
+#[test]
+fn blackbox_matches_the_hand_computation() -> Result<()> {
+    let theta = Var::new(&[[3f32, 4.0]], CPU)?;
+    let weights = Tensor::new(&[[0f32, 2.0]], CPU)?;
+    let config = ImleConfig::blackbox(0.5)?;
+    assert_eq!(
+        config,
+        ImleConfig::new(Noise::None)
+            .with_lambda(0.5)?
+            .with_scale_by_lambda(true)
+    );
+    let (g, _) = gradient(&ImleLayer::new(Argmax, config)?, &theta, &weights)?;
+    assert_eq!(g, [[-2.0, 2.0]]);
+    let (g, _) = gradient(
+        &ImleLayer::new(Argmax, ImleConfig::blackbox(0.1)?)?,
+        &theta,
+        &weights,
+    )?;
+    assert_eq!(g, [[0.0, 0.0]]);
+    assert!(ImleConfig::blackbox(0.0).is_err());
+    Ok(())
+}
