@@ -1,6 +1,6 @@
 //! The I-MLE Candle op: perturb-and-MAP forward, target distribution backward.
 //!
-//! Notation (see DESIGN.md §1): σ = +1 to maximise, −1 to minimise; ε the unscaled noise of
+//! Notation (ARCHITECTURE.md gives the data flow): σ = +1 to maximise, −1 to minimise; ε the unscaled noise of
 //! one (instance b, draw d) with d = m·S + s (s the sample, m the marginal draw); τ, τ' the
 //! forward and target temperatures. Minimisation is the maximising layer applied to −θ, which
 //! in θ-space reads:
