@@ -304,9 +304,7 @@ fn load(
         }
     };
     let split = |data: PyEpoData| -> Result<Split> {
-        if data.c.dim(1)? != width {
-            data.check_arc_costs(width)?;
-        }
+        data.check_arc_costs(width)?;
         let w = match data.w {
             Some(w) => w,
             None => solve(&data.c)?,
@@ -540,10 +538,17 @@ fn train<S: MapSolver + Clone>(
             progress.step(|| format!("loss {:.4}", total / chunk.len() as f32));
         }
         seconds += start.elapsed().as_secs_f64();
+        // Only the I-MLE family runs the layer's backward, which counts the gradient's entries.
+        let density = match (&fenchel_young, &spo) {
+            (None, None) => format!(
+                ", gradient entries per sample {:.2}",
+                layer.gradient_density()
+            ),
+            _ => String::new(),
+        };
         progress.line(format!(
-            "epoch {epoch}: train loss {:.4}, gradient entries per sample {:.2}",
-            total / steps as f32,
-            layer.gradient_density()
+            "epoch {epoch}: train loss {:.4}{density}",
+            total / steps as f32
         ));
     }
     progress.finish();
