@@ -237,26 +237,7 @@ impl ImleConfig {
     /// assert!(config.validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<()> {
-        match self.noise {
-            Noise::SumOfGamma { k, terms } => {
-                // The sampler draws Gamma(shape 1/k): 1/k must be a finite f32, which fails
-                // for k below ~2.9e-39 (every draw is then rejected). The bound is the
-                // smallest normal f32, 1.2e-38: 1/k <= 8.5e37 and no subnormal k.
-                if !(k.is_finite() && k >= f32::MIN_POSITIVE) {
-                    return Err(config_error(format!(
-                        "sum_of_gamma needs a finite k >= {:e} (the smallest normal f32, so \
-                         that the gamma shape 1/k is finite), got {k:e}",
-                        f32::MIN_POSITIVE
-                    )));
-                }
-                if !(1..=255).contains(&terms) {
-                    return Err(config_error(format!(
-                        "sum_of_gamma needs 1 <= terms <= 255, got {terms}"
-                    )));
-                }
-            }
-            Noise::None | Noise::Gumbel | Noise::Gaussian => {}
-        }
+        self.noise.validate()?;
         match self.target {
             Target::Perturb | Target::Normalized => positive_finite("lambda", self.lambda)?,
             Target::Adaptive {

@@ -19,7 +19,7 @@ mod support;
 
 use imle_runtime::cuda::params::{
     BackwardParams, ForwardParams, KEYS_RECOMPUTED, KEYS_SCRATCH, NoiseParams,
-    dynamic_shared_bytes, key_words,
+    dynamic_shared_bytes, key_words, sog_coefficients,
 };
 use imle_runtime::noise::fill_instance;
 use imle_runtime::{Argmax, DeviceKernel, ImleConfig, MapSolver, Noise, NoiseKey, Target, TopK};
@@ -337,6 +337,17 @@ impl Emulated {
 
 /// The Rust mirrors of the kernels' parameter structs have the C++ structs' sizes (their
 /// fields are all 4 bytes, in the same order).
+/// `NoiseParams` as the CUDA op builds them, with the Sum-of-Gamma table's host address in
+/// place of the device one (the table stays in the process-wide cache, so the address
+/// stays valid).
+fn noise_params(noise: &Noise, key: NoiseKey) -> NoiseParams {
+    let params = NoiseParams::new(noise, key);
+    match sog_coefficients(noise).expect("a valid noise") {
+        Some(table) => params.with_sog_table(table.coefficients().as_ptr() as u64),
+        None => params,
+    }
+}
+
 #[test]
 fn parameter_structs_match_the_kernels() {
     let Some(emu) = emulated("cuda_emulation::parameter_structs_match_the_kernels") else {
@@ -362,7 +373,7 @@ fn noise_matches_the_cpu_bit_for_bit() {
     for noise in noise_kinds() {
         for n in [1usize, 6, 37, 300] {
             let (batch, draws) = (3, 2);
-            let got = emu.noise(NoiseParams::new(&noise, key), n, draws, batch * draws);
+            let got = emu.noise(noise_params(&noise, key), n, draws, batch * draws);
             let mut want = vec![0.0f32; batch * draws * n];
             for (row, out) in want.chunks_mut(n).enumerate() {
                 fill_instance(&noise, key, (row / draws) as u32, (row % draws) as u32, out);
@@ -378,7 +389,7 @@ fn check(emu: &Emulated, case: &Case, keys: Option<u32>) {
     let config = case.config;
     let (batch, n) = (case.batch, case.n());
     // A fresh layer's first call is keyed by call number 0.
-    let noise = NoiseParams::new(&config.noise, NoiseKey::new(config.seed, 0));
+    let noise = noise_params(&config.noise, NoiseKey::new(config.seed, 0));
     let explicit = cpu.noise.is_some();
     let mut forward = ForwardParams::training(&config, case.kernel, batch, n, explicit);
     forward.keys = keys.unwrap_or(forward.keys);
@@ -512,7 +523,7 @@ fn signed_zeros_tie_in_both_kernels() {
             .collect()
     };
     let config = ImleConfig::new(Noise::Gumbel);
-    let noise = NoiseParams::new(&config.noise, NoiseKey::new(0, 0));
+    let noise = noise_params(&config.noise, NoiseKey::new(0, 0));
     // Each emulated launch starts 256 threads: few trials, each with several rows.
     for trial in 0..8 {
         let (batch, n) = (4, 2 + 3 * trial);
@@ -569,7 +580,7 @@ fn non_finite_inputs_are_flagged() {
     };
     let config = ImleConfig::new(Noise::Gumbel);
     let kernel = DeviceKernel::TopK { k: 2 };
-    let noise = NoiseParams::new(&config.noise, NoiseKey::new(0, 0));
+    let noise = noise_params(&config.noise, NoiseKey::new(0, 0));
     let theta = [0.5f32, f32::NAN, 1.0, 0.0, 2.0];
     let finite = [0.5f32, 0.1, 1.0, 0.0, 2.0];
     let forward = ForwardParams::training(&config, kernel, 1, 5, false);

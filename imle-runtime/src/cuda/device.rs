@@ -4,6 +4,7 @@
 use super::params::{
     BackwardParams, ForwardParams, KEYS_RECOMPUTED, KEYS_SCRATCH, MAX_GRID, NoiseParams,
     SCRATCH_BUDGET, SELECT_THREADS, check_sizes, dynamic_shared_bytes, grid, key_words,
+    sog_coefficients,
 };
 use super::{KERNELS, NVRTC_OPTIONS};
 use crate::config::{ImleConfig, Target};
@@ -14,7 +15,7 @@ use crate::solver::DeviceKernel;
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::sys::CUdevice_attribute;
 use candle_core::cuda_backend::cudarc::driver::{
-    CudaSlice, CudaView, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg,
+    CudaSlice, CudaView, DevicePtr, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg,
 };
 use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use candle_core::cuda_backend::{CudaDevice, CudaStorage, WrapErr};
@@ -25,8 +26,9 @@ use candle_core::{
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-// SAFETY: `#[repr(C)]` structs of 4-byte integers and floats only, with the field order of the
-// structs of the same names in kernels.cu (sizes checked in params.rs); any bit pattern is valid.
+// SAFETY: `#[repr(C)]` structs of 4-byte integers and floats (and, in NoiseParams, one 8-byte
+// device address, 8-aligned in both languages) with the field order of the structs of the same
+// names in kernels.cu (sizes checked in params.rs); any bit pattern is valid.
 unsafe impl DeviceRepr for NoiseParams {}
 // SAFETY: as above.
 unsafe impl DeviceRepr for ForwardParams {}
@@ -62,6 +64,36 @@ fn ptx(device: &CudaDevice) -> Result<Arc<str>> {
     let ptx: Arc<str> = compiled.to_src().into();
     cache.insert((major, minor), ptx.clone());
     Ok(ptx)
+}
+
+/// `NoiseParams` of `noise` under `key` for kernels on `device`: for Sum-of-Gamma, with the
+/// address of its quantile table there, uploaded once per (k, s) and device and kept for the
+/// life of the process (64 KiB each; the lock is taken once per launch).
+fn noise_params(noise: &Noise, key: NoiseKey, device: &CudaDevice) -> Result<NoiseParams> {
+    type Uploaded = Vec<(
+        candle_core::cuda_backend::DeviceId,
+        u32,
+        u32,
+        CudaSlice<f32>,
+    )>;
+    static UPLOADED: Mutex<Uploaded> = Mutex::new(Vec::new());
+    let params = NoiseParams::new(noise, key);
+    let Some(table) = sog_coefficients(noise)? else {
+        return Ok(params);
+    };
+    let id = (device.id(), table.k().to_bits(), table.terms());
+    let mut uploaded = UPLOADED.lock().unwrap_or_else(|e| e.into_inner());
+    let index = match uploaded.iter().position(|u| (u.0, u.1, u.2) == id) {
+        Some(i) => i,
+        None => {
+            let slice = device.clone_htod(&table.coefficients()[..])?;
+            uploaded.push((id.0, id.1, id.2, slice));
+            uploaded.len() - 1
+        }
+    };
+    let stream = device.cuda_stream();
+    let (address, _sync) = uploaded[index].3.device_ptr(&stream);
+    Ok(params.with_sog_table(address))
 }
 
 /// The contiguous f32 data of a CUDA storage, as a view.
@@ -341,8 +373,8 @@ struct CudaImleOp {
 }
 
 impl CudaImleOp {
-    fn noise(&self) -> NoiseParams {
-        NoiseParams::new(&self.config.noise, self.key)
+    fn noise(&self, device: &CudaDevice) -> Result<NoiseParams> {
+        noise_params(&self.config.noise, self.key, device)
     }
 
     fn output_shape(&self, units: usize) -> Shape {
@@ -371,9 +403,9 @@ impl CustomOp1 for CudaImleOp {
             params.mean != 0 && !one_pass_fills_the_gpu(device, batch, params.samples)?;
         let out = with_optional_view(self.explicit_noise.as_ref(), |noise| {
             if two_phases {
-                mean_in_two_phases(device, self.noise(), params, &theta, noise)
+                mean_in_two_phases(device, self.noise(device)?, params, &theta, noise)
             } else {
-                forward(device, self.noise(), params, &theta, noise)
+                forward(device, self.noise(device)?, params, &theta, noise)
             }
         })?;
         let shape = self.output_shape(params.units());
@@ -442,7 +474,7 @@ impl CustomOp3 for Backward<'_> {
         let mut bad = device.alloc_zeros::<u32>(1)?;
         let mut run = BackwardRun {
             device,
-            noise: op.noise(),
+            noise: op.noise(device)?,
             params,
             theta: &theta,
             z: &z,
@@ -652,7 +684,7 @@ pub(crate) fn noise_tensor(
     check_sizes(rows as u64, n)?;
     let mut out = output(device, rows * n)?;
     let func = device.get_or_load_custom_func("imle_noise", MODULE, &ptx(device)?)?;
-    let params = NoiseParams::new(noise, key);
+    let params = noise_params(noise, key, device)?;
     let (n32, draws32, rows64) = (n as u32, draws as u32, rows as u64);
     let mut launch = func.builder();
     launch

@@ -57,13 +57,6 @@ typedef unsigned long long u64;
 #define IMLE_COS_C6 0xbcaae9e4u
 #define IMLE_COS_C8 0x3a70fa83u
 #define IMLE_COS_C10 0xb7d368f9u
-#define IMLE_NCOS_N1 0xbfc90fdbu
-#define IMLE_NCOS_N3 0x3f255de7u
-#define IMLE_NCOS_N5 0xbda335e3u
-#define IMLE_NCOS_N7 0x3b996966u
-#define IMLE_NCOS_N9 0xb9283c1au
-#define IMLE_NCOS_N11 0x367183a8u
-#define IMLE_NCOS_N13 0xb3747a1au
 
 __device__ __forceinline__ u32 imle_min_u32(u32 a, u32 b) { return a < b ? a : b; }
 
@@ -157,23 +150,9 @@ __device__ __forceinline__ void imle_sincos_turns(float u, float* sin_out, float
   *cos_out = __uint_as_float(__float_as_uint(c) ^ (((q + 1u) & 2u) << 30));
 }
 
-// cos 2 pi u.
-__device__ __forceinline__ float imle_cos_turns(float u) {
-  const float a = __uint_as_float(__float_as_uint(u - 0.5f) & 0x7fffffffu);
-  const float q = 1.0f - 4.0f * a;
-  const float z = q * q;
-  const float p =
-      IMLE_F32(IMLE_NCOS_N3) +
-      z * (IMLE_F32(IMLE_NCOS_N5) +
-           z * (IMLE_F32(IMLE_NCOS_N7) +
-                z * (IMLE_F32(IMLE_NCOS_N9) +
-                     z * (IMLE_F32(IMLE_NCOS_N11) + z * IMLE_F32(IMLE_NCOS_N13)))));
-  return q * IMLE_F32(IMLE_NCOS_N1) + (q * z) * p;
-}
-
 // ---------------------------------------------------------------------------------------
-// Noise (noise/kernels.rs and noise/gamma.rs). The layout of this struct is mirrored by
-// `NoiseParams` in cuda/params.rs.
+// Noise (noise/kernels.rs and noise/sog_table.rs). The layout of this struct is mirrored
+// by `NoiseParams` in cuda/params.rs.
 
 #define IMLE_NOISE_NONE 0u
 #define IMLE_NOISE_GUMBEL 1u
@@ -186,11 +165,16 @@ struct NoiseParams {
   u32 terms;           // Sum-of-Gamma: s
   float k;             // Sum-of-Gamma: k
   float ln_s;          // Sum-of-Gamma: ln s, computed in f64 and rounded on the host
-  float gamma_d;       // Marsaglia–Tsang d, c and 1/a for shape a = 1/k (host-computed)
-  float gamma_c;
-  float gamma_inv_a;
-  u32 gamma_boost;     // a < 1
+  const float* sog_table;  // Sum-of-Gamma: the quantile table, [2][2048][4] (sog_table.rs)
 };
+
+// Sum-of-Gamma table geometry (sog_table.rs): 32 binades of m = 2^-33 .. 2^-1, 64
+// intervals each, per half.
+#define IMLE_SOG_LOG_SUB 6u
+#define IMLE_SOG_INTERVALS 2048u
+#define IMLE_SOG_TABLE_LEN 16384u
+#define IMLE_SOG_MIN_BIASED_EXP 94u  // 127 - 33
+#define IMLE_SOG_M_MAX 0x3effffffu   // the largest f32 below 1/2
 
 __device__ __forceinline__ float imle_gumbel(u32 w) { return -imle_ln(-imle_ln(imle_uniform(w))); }
 
@@ -202,63 +186,27 @@ __device__ __forceinline__ void imle_box_muller(u32 w_r, u32 w_a, float* c_out, 
   *s_out = r * sin_a;
 }
 
-// Marsaglia–Tsang attempt `attempt` of term `term` of element e: the block at counter
-// [e, (attempt << 8) | term, instance, stream]; *accepted says whether *g is the draw.
-template <bool BOOST>
-__device__ __forceinline__ void imle_gamma_attempt(const NoiseParams& p, u32 e, u32 term,
-                                                   u32 attempt, u32 instance, u32 stream,
-                                                   float* g, bool* accepted) {
-  u32 w[4];
-  imle_philox(e, (attempt << 8) | term, instance, stream, p.key0, p.key1, w);
-  const float x = sqrtf(-2.0f * imle_ln(imle_uniform(w[0]))) * imle_cos_turns(imle_uniform(w[1]));
-  const float ln_u = imle_ln(imle_uniform(w[2]));
-  const float boost = BOOST ? imle_exp(imle_ln(imle_uniform(w[3])) * p.gamma_inv_a) : 1.0f;
-  const float t = 1.0f + p.gamma_c * x;
-  const bool positive = t > 0.0f;
-  const float v = positive ? t * t * t : 1.0f;
-  const float bound = 0.5f * x * x + p.gamma_d - p.gamma_d * v + p.gamma_d * imle_ln(v);
-  *accepted = positive && ln_u < bound;
-  *g = BOOST ? p.gamma_d * v * boost : p.gamma_d * v;
+// The Sum-of-Gamma value of word w (SogTable::value, locate and finish in sog_table.rs):
+// the top bit picks the half, the other 31 bits the probability m, whose exponent and top
+// mantissa bits address an interval and whose remaining bits are the cubic's argument.
+__device__ __forceinline__ float imle_sog_value(const NoiseParams& p, u32 w) {
+  const bool lower = (w >> 31) == 0u;
+  float m = ((float)(int)(w & 0x7fffffffu) + 0.5f) * 2.3283064365386963e-10f;  // 2^-32
+  const float m_max = __uint_as_float(IMLE_SOG_M_MAX);
+  m = m < m_max ? m : m_max;
+  const u32 bits = __float_as_uint(m);
+  const u32 interval = (bits >> (23u - IMLE_SOG_LOG_SUB)) - (IMLE_SOG_MIN_BIASED_EXP << IMLE_SOG_LOG_SUB);
+  const float x = __uint_as_float(0x3f800000u | ((bits << IMLE_SOG_LOG_SUB) & 0x007fffffu)) - 1.0f;
+  const u32 index = (((lower ? 0u : IMLE_SOG_INTERVALS) + interval) * 4u) & (IMLE_SOG_TABLE_LEN - 4u);
+  const float4 c = __ldg(reinterpret_cast<const float4*>(p.sog_table + index));
+  const float poly = c.x + x * (c.y + x * (c.z + x * c.w));
+  float y = lower ? imle_exp(poly) : poly;
+  y = y > 0.0f ? y : 0.0f;
+  return (y - p.ln_s) / p.k;
 }
 
-// Sum-of-Gamma elements 4q .. 4q + valid - 1: for each, the draws of terms 1..s (each the
-// first accepted attempt, or d after 2^24 rejections, as on the CPU), added in term order,
-// then (sum - ln s) / k.
-//
-// The thread walks its valid * s draws as one queue, one attempt per iteration, instead of
-// looping per draw until acceptance: a rejected attempt (about 5 %) then costs one
-// iteration of this lane, not an iteration of the whole warp waiting for it, which with 32
-// lanes would happen for most draws (1 - 0.95^32 = 81 %).
-template <bool BOOST>
-__device__ void imle_sog_quad(const NoiseParams& p, u32 instance, u32 stream, u32 q, u32 valid,
-                              float out[4]) {
-  u32 j = 0u, term = 1u, attempt = 0u;
-  float acc = 0.0f;
-  while (j < valid) {
-    float g = p.gamma_d;
-    bool accepted = true;
-    if (attempt < (1u << 24)) {
-      imle_gamma_attempt<BOOST>(p, 4u * q + j, term, attempt, instance, stream, &g, &accepted);
-    }
-    if (!accepted) {
-      ++attempt;
-      continue;
-    }
-    acc += g * (p.k / (float)term);
-    attempt = 0u;
-    if (term < p.terms) {
-      ++term;
-    } else {
-      out[j] = (acc - p.ln_s) / p.k;
-      acc = 0.0f;
-      term = 1u;
-      ++j;
-    }
-  }
-}
-
-// Elements 4q .. 4q + valid - 1 of the row (instance, stream); valid <= 4. Gumbel and Gaussian
-// share one Philox block among the four; Sum-of-Gamma computes only the valid ones.
+// Elements 4q .. 4q + valid - 1 of the row (instance, stream); valid <= 4. The four share
+// one Philox block: counter word 1 is 0 for Gumbel and Gaussian, 1 for Sum-of-Gamma.
 __device__ void imle_noise_quad(const NoiseParams& p, u32 instance, u32 stream, u32 q, u32 valid,
                                 float out[4]) {
   if (p.kind == IMLE_NOISE_GUMBEL || p.kind == IMLE_NOISE_GAUSSIAN) {
@@ -271,11 +219,9 @@ __device__ void imle_noise_quad(const NoiseParams& p, u32 instance, u32 stream, 
       imle_box_muller(w[2], w[3], &out[2], &out[3]);
     }
   } else if (p.kind == IMLE_NOISE_SUM_OF_GAMMA) {
-    if (p.gamma_boost) {
-      imle_sog_quad<true>(p, instance, stream, q, valid, out);
-    } else {
-      imle_sog_quad<false>(p, instance, stream, q, valid, out);
-    }
+    u32 w[4];
+    imle_philox(q, 1u, instance, stream, p.key0, p.key1, w);
+    for (int j = 0; j < 4; ++j) out[j] = imle_sog_value(p, w[j]);
   } else {
     for (int j = 0; j < 4; ++j) out[j] = 0.0f;
   }

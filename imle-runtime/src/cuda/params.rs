@@ -3,7 +3,7 @@
 //! tests, in the host emulation.
 
 use crate::config::{ImleConfig, Reduce};
-use crate::noise::{Noise, NoiseKey, SogParams};
+use crate::noise::{Noise, NoiseKey};
 use crate::solver::DeviceKernel;
 
 /// Threads per block of the selection kernels (`IMLE_THREADS` in `kernels.cu`).
@@ -45,8 +45,9 @@ pub fn check_sizes(rows: u64, n: usize) -> candle_core::Result<()> {
 /// Upper bound on the blocks of one launch; the kernels loop over the rest (grid-stride).
 pub const MAX_GRID: u32 = 1 << 20;
 
-/// `NoiseParams` of `kernels.cu`: which noise, its Philox key, and the Sum-of-Gamma constants
-/// computed on the host exactly as the CPU path computes them.
+/// `NoiseParams` of `kernels.cu`: which noise, its Philox key, and for Sum-of-Gamma its
+/// constants (computed on the host exactly as the CPU path computes them) and the address of
+/// its quantile table on the device ([`NoiseParams::with_sog_table`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct NoiseParams {
@@ -62,14 +63,25 @@ pub struct NoiseParams {
     pub k: f32,
     /// Sum-of-Gamma: ln s.
     pub ln_s: f32,
-    /// Marsaglia–Tsang d for shape 1/k.
-    pub gamma_d: f32,
-    /// Marsaglia–Tsang c.
-    pub gamma_c: f32,
-    /// 1 / shape.
-    pub gamma_inv_a: f32,
-    /// Whether shape < 1 (the boost).
-    pub gamma_boost: u32,
+    /// Sum-of-Gamma: the address of the quantile table (`[2][2048][4]` `f32`, see
+    /// [`sog_coefficients`]) where the kernel runs; 0 for the other kinds.
+    pub sog_table: u64,
+}
+
+/// The Sum-of-Gamma quantile table that the kernels read for `noise` (built and cached on
+/// first use), or `None` for other noise.
+///
+/// # Errors
+///
+/// If `noise` fails [`Noise::validate`].
+pub fn sog_coefficients(
+    noise: &Noise,
+) -> candle_core::Result<Option<std::sync::Arc<crate::noise::SogTable>>> {
+    noise.validate()?;
+    Ok(match *noise {
+        Noise::SumOfGamma { k, terms } => Some(crate::noise::sog_table_for(k, terms)),
+        _ => None,
+    })
 }
 
 impl NoiseParams {
@@ -85,20 +97,23 @@ impl NoiseParams {
             Noise::None => base,
             Noise::Gumbel => NoiseParams { kind: 1, ..base },
             Noise::Gaussian => NoiseParams { kind: 2, ..base },
-            Noise::SumOfGamma { k, terms } => {
-                let p = SogParams::new(k, terms);
-                NoiseParams {
-                    kind: 3,
-                    terms,
-                    k,
-                    ln_s: p.ln_s,
-                    gamma_d: p.gamma.d,
-                    gamma_c: p.gamma.c,
-                    gamma_inv_a: p.gamma.inv_a,
-                    gamma_boost: u32::from(p.gamma.boost),
-                    ..base
-                }
-            }
+            Noise::SumOfGamma { k, terms } => NoiseParams {
+                kind: 3,
+                terms,
+                k,
+                ln_s: f64::from(terms).ln() as f32,
+                ..base
+            },
+        }
+    }
+
+    /// The same with the Sum-of-Gamma table at `address` (a device pointer on a GPU, a host
+    /// pointer in the emulation).
+    #[must_use]
+    pub fn with_sog_table(self, address: u64) -> Self {
+        NoiseParams {
+            sog_table: address,
+            ..self
         }
     }
 }
@@ -325,7 +340,7 @@ mod tests {
     /// where every field is 4 bytes.
     #[test]
     fn layouts_match_the_kernels() {
-        assert_eq!(std::mem::size_of::<NoiseParams>(), 10 * 4);
+        assert_eq!(std::mem::size_of::<NoiseParams>(), 6 * 4 + 8);
         assert_eq!(std::mem::size_of::<ForwardParams>(), 12 * 4);
         assert_eq!(std::mem::size_of::<BackwardParams>(), 16 * 4);
     }

@@ -1,3 +1,6 @@
+//! The reference sampler that the Sum-of-Gamma tests compare the table sampler against
+//! (compiled for tests only; until version 0.2 it was the sampler itself).
+//!
 //! Gamma(shape a, scale 1) variates by Marsaglia and Tsang, "A simple method for
 //! generating gamma variables" (ACM TOMS 26(3), 2000), made counter-based: attempt number
 //! `j` of a draw consumes exactly one Philox block (see the layout in `mod.rs`), so a
@@ -127,13 +130,24 @@ pub(crate) fn gamma_from<const BOOST: bool>(
 }
 
 /// [`gamma_from`] from attempt 0, with the boost chosen at run time.
-#[cfg(test)]
 pub(crate) fn gamma_ref(p: &GammaParams, key: [u32; 2], ctr: [u32; 4]) -> f32 {
     if p.boost {
         gamma_from::<true>(p, key, ctr, 0)
     } else {
         gamma_from::<false>(p, key, ctr, 0)
     }
+}
+
+/// A Sum-of-Gamma value drawn the direct way: s Marsaglia–Tsang gamma draws (term i from
+/// the blocks at counters `[e, (attempt << 8) | i, instance, stream]`), each times k / i,
+/// added in term order, then (sum - ln s) / k.
+pub(crate) fn sog_direct(k: f32, terms: u32, key: [u32; 2], e: u32, instance: u32) -> f32 {
+    let p = GammaParams::new(1.0 / k);
+    let mut acc = 0.0f32;
+    for term in 1..=terms {
+        acc += gamma_ref(&p, key, [e, term, instance, 0]) * (k / term as f32);
+    }
+    (acc - (f64::from(terms).ln() as f32)) / k
 }
 
 #[cfg(test)]

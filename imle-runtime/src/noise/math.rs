@@ -151,6 +151,7 @@ pub(crate) fn sincos_turns(u: f32) -> (f32, f32) {
 /// q h + q z P(z) with z = q^2 so that the dominant product is rounded only once.
 /// Absolute error within 2^-22 (2 ulp of 1; the rounding of h to `f32` alone costs
 /// 4.4e-8 at |q| = 1), which is plenty for the normal deviate of the gamma sampler.
+#[cfg(test)]
 #[inline(always)]
 pub(crate) fn cos_turns(u: f32) -> f32 {
     const H: f64 = std::f64::consts::FRAC_PI_2;

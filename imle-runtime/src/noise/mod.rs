@@ -20,18 +20,15 @@
 //! * **Gaussian**: the same blocks; with `r(w) = sqrt(-2 ln U(w))` and
 //!   `(s, c)(w) = (sin, cos)(2 pi U(w))`, elements `4b, 4b+1, 4b+2, 4b+3` are
 //!   `r(w0) c(w1), r(w0) s(w1), r(w2) c(w3), r(w2) s(w3)` (Box–Muller).
-//! * **Sum-of-Gamma** (k, s): term `i` (1..=s) of element `e` is a Gamma(a = 1/k, 1)
-//!   draw by Marsaglia–Tsang; its attempt `j` (0, 1, 2, ... < 2^24) uses the block at
-//!   counter `[e, (j << 8) | i, instance, stream]`, and the first accepted attempt gives
-//!   the draw `g_i`. Then `eps = (sum_{i = 1..s, in this order} g_i * (k / i) - ln s) / k`,
-//!   the sum starting from 0.0 and `ln s` computed in `f64`, rounded to `f32`. One
-//!   attempt, with `a' = a + 1` if `a < 1` (the boost) else `a' = a`, `d = a' - 1/3`,
-//!   `c = 1 / sqrt(9 d)`, all in `f32`:
-//!   `x = r(w0) cos(2 pi U(w1))`, `t = 1 + c x`, `v = t^3` (or 1 if `t <= 0`), accepted
-//!   iff `t > 0` and `ln U(w2) < x^2/2 + d - d v + d ln v`; the draw is `d v`, times
-//!   `exp(ln U(w3) * (1 / a))` if `a < 1`. (`gamma.rs` spells out the exact operation
-//!   order.) Since `i >= 1`, these counters never coincide with the Gumbel/Gaussian
-//!   ones, whose word 1 is 0.
+//! * **Sum-of-Gamma** (k, s): element `e` uses word `e % 4` of the block at counter
+//!   `[e / 4, 1, instance, stream]` (word 1 is 1, so these blocks never coincide with the
+//!   Gumbel/Gaussian ones) and turns it into a value by inverse transform sampling: the
+//!   word's top bit picks a tail, its other 31 bits a probability m in [2^-33, 1/2), and
+//!   a table of the exact quantile function of the sum of gammas, built once per (k, s)
+//!   in `f64` and cached, gives the value (`sog_table.rs` has the table's layout and the
+//!   exact `f32` operations; `sog_exact.rs` the distribution). One word per value, as for
+//!   Gumbel noise. Before version 0.2 this noise was drawn as s Marsaglia–Tsang gamma
+//!   variates per value: the same distribution, but other values for the same seed.
 //!
 //! All arithmetic is `f32` with the functions of `math.rs` (`+ - * /`, `sqrt` and bit
 //! operations only, no fused multiply-add), so a GPU kernel that uses the same formulas
@@ -40,21 +37,24 @@
 //!
 //! # Speed
 //!
-//! The kernels compute 16 to 64 lanes at a time in plain loops that LLVM vectorises;
-//! they are compiled three times (portable, AVX2 + FMA, AVX-512) and the best path for
-//! the CPU is picked at run time. All paths give bit-identical results (tested). With
-//! AVX-512 on one core a Sum-of-Gamma element (k = 10, s = 10) takes about 33 ns, a
-//! Gumbel one 0.9 ns, a Gaussian one 0.6 ns. Nothing is allocated; a call uses about
-//! 40 KiB of stack.
+//! The kernels compute 64 values at a time in plain loops that LLVM vectorises; they are
+//! compiled three times (portable, AVX2 + FMA, AVX-512) and the best path for the CPU is
+//! picked at run time. All paths give bit-identical results (tested). Nothing is
+//! allocated per value; a Sum-of-Gamma call fetches its table from a per-thread cache.
+//! `BENCHMARKS.md` has the costs per element.
 
+#[cfg(test)]
 mod gamma;
 mod kernels;
 mod math;
 pub(crate) mod philox;
+mod sog_exact;
+pub(crate) mod sog_table;
 #[cfg(test)]
 mod test_stats;
 
-pub(crate) use kernels::SogParams;
+pub(crate) use kernels::table as sog_table_for;
+pub use sog_table::SogTable;
 
 /// The default number of terms `s` of Sum-of-Gamma noise.
 pub const DEFAULT_SOG_TERMS: u32 = 10;
@@ -90,6 +90,72 @@ pub enum Noise {
 }
 
 impl Noise {
+    /// Checks the parameters; the one place that states what a valid noise is.
+    ///
+    /// Sum-of-Gamma needs 1..=255 terms and a finite k of at least
+    /// [`Noise::sum_of_gamma_min_k`]`(terms)`, and a quantile table: this builds (and
+    /// caches) it, so the first call for a configuration takes a few milliseconds (up to
+    /// about a second for s = 255 and k near 1).
+    ///
+    /// # Errors
+    ///
+    /// A `candle_core::Error` naming the field and the accepted range.
+    ///
+    /// ```
+    /// use imle_runtime::noise::Noise;
+    ///
+    /// assert!(Noise::sum_of_gamma(5.0).validate().is_ok());
+    /// assert!(Noise::sum_of_gamma(0.0).validate().is_err());
+    /// assert!(Noise::SumOfGamma { k: 5.0, terms: 0 }.validate().is_err());
+    /// ```
+    pub fn validate(&self) -> candle_core::Result<()> {
+        use crate::error::config_error;
+        let Noise::SumOfGamma { k, terms } = *self else {
+            return Ok(());
+        };
+        if !(1..=255).contains(&terms) {
+            return Err(config_error(format!(
+                "sum_of_gamma needs 1 <= terms <= 255, got {terms}"
+            )));
+        }
+        let min_k = Noise::sum_of_gamma_min_k(terms);
+        if !(k.is_finite() && k >= min_k) {
+            return Err(config_error(format!(
+                "sum_of_gamma with {terms} terms needs a finite k >= {min_k:e}, got {k:e} \
+                 (k is the expected number of ones in a solution; fewer terms allow a \
+                 smaller k)"
+            )));
+        }
+        sog_table::SogTable::get(k, terms).map(drop).map_err(|e| {
+            config_error(format!(
+                "sum_of_gamma with k = {k} and terms = {terms} has no sampler: {e}; \
+                 use a larger k or fewer terms"
+            ))
+        })
+    }
+
+    /// The smallest k that Sum-of-Gamma noise with `terms` terms accepts:
+    /// max(1e-3, s (H_s - 1) / 30000), with H_s the s-th harmonic number.
+    ///
+    /// Why: the sampler inverts the exact distribution of the sum of gammas, a mixture
+    /// whose mean number of terms is s (H_s - 1) / k (`sog_exact.rs`); the bound keeps it
+    /// at most 30,000, so that the table is built in about a second at worst. Below
+    /// k = 1e-3 (a thousandth of a one per solution) the sum is too concentrated for the
+    /// `f64` series. The bound is 1e-3 up to s = 17, 0.0058 at s = 50, 0.044 at s = 255.
+    ///
+    /// ```
+    /// use imle_runtime::noise::Noise;
+    ///
+    /// assert_eq!(Noise::sum_of_gamma_min_k(1), 1e-3);
+    /// assert!(Noise::sum_of_gamma_min_k(255) < 0.05);
+    /// ```
+    #[must_use]
+    pub fn sum_of_gamma_min_k(terms: u32) -> f32 {
+        let s = f64::from(terms);
+        let h: f64 = (1..=terms).map(|i| 1.0 / f64::from(i)).sum();
+        (s * (h - 1.0) / 30_000.0).max(1e-3) as f32
+    }
+
     /// Sum-of-Gamma noise with parameter `k` and the default number of terms,
     /// [`DEFAULT_SOG_TERMS`].
     ///
@@ -150,8 +216,7 @@ impl NoiseKey {
 ///
 /// # Panics
 ///
-/// If `out.len() > 2^32` or, for Sum-of-Gamma, `terms` is not in 1..=255 (and, in debug
-/// builds, if `k` is not positive and finite).
+/// If `out.len() > 2^32` or the noise fails [`Noise::validate`].
 ///
 /// ```
 /// use imle_runtime::noise::{Noise, NoiseKey, fill_instance};
@@ -207,13 +272,7 @@ pub fn noise_tensor(
              elements, got {batch}, {draws}, {instance:?}"
         )));
     }
-    if let Noise::SumOfGamma { k, terms } = *noise
-        && !(k > 0.0 && k.is_finite() && (1..=255).contains(&terms))
-    {
-        return Err(input_error(format!(
-            "Sum-of-Gamma noise needs k > 0 finite and 1..=255 terms, got k = {k}, terms = {terms}"
-        )));
-    }
+    noise.validate()?;
     let mut shape = vec![batch * draws];
     shape.extend_from_slice(instance);
     #[cfg(feature = "cuda")]
@@ -300,16 +359,6 @@ pub(crate) fn fill_with(
         out.len() as u64 <= 1 << 32,
         "noise rows are limited to 2^32 elements"
     );
-    if let Noise::SumOfGamma { k, terms } = *noise {
-        assert!(
-            (1..=255).contains(&terms),
-            "Sum-of-Gamma terms must be in 1..=255, got {terms}"
-        );
-        debug_assert!(
-            k > 0.0 && k.is_finite(),
-            "Sum-of-Gamma k must be positive and finite, got {k}"
-        );
-    }
     if out.is_empty() {
         return;
     }

@@ -5,7 +5,7 @@
 //! correct implementation passes them for all but a tiny fraction of keys, and a wrong
 //! mean, variance or shape fails them.
 
-use super::test_stats::{Moments, ks_critical, ks_one_sample, normal_cdf};
+use super::test_stats::{Moments, ks_critical, ks_one_sample, ks_two_sample, normal_cdf};
 use super::*;
 
 const SOG_10: Noise = Noise::SumOfGamma { k: 10.0, terms: 10 };
@@ -259,4 +259,113 @@ fn sog_single_element_moments() {
     let m = Moments::of(xs.iter().map(|&x| x as f64));
     assert!((m.mean - mean).abs() < 5.0 * (var / m.n).sqrt(), "{m:?}");
     assert!((m.var - var).abs() < 5.0 * m.var_std_err(), "{m:?}");
+}
+
+/// Sum-of-Gamma values of one row, drawn for `count` elements.
+fn sog_sample(k: f32, terms: u32, seed: u64, count: usize) -> Vec<f32> {
+    sample(
+        &Noise::SumOfGamma { k, terms },
+        NoiseKey::new(seed, 0),
+        count,
+    )
+}
+
+/// Two-sample Kolmogorov–Smirnov test of the table sampler against sums of s gamma draws
+/// from rand_distr (an independent generator and algorithm), 10^6 values each, for k in
+/// {1, 5, 10, 144} (s = 10) and k = 2.5 with s = 3. At alpha = 1e-3 the critical value is
+/// c(alpha) sqrt(2 / 10^6) = 0.00276.
+#[test]
+fn sog_matches_rand_distr_gamma_sums_ks() {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Gamma};
+    const N: usize = 1_000_000;
+    for (k, s) in [
+        (1.0f32, 10u32),
+        (5.0, 10),
+        (10.0, 10),
+        (144.0, 10),
+        (2.5, 3),
+    ] {
+        let ours: Vec<f32> = sog_sample(k, s, 21, N);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(u64::from(k.to_bits()));
+        let gammas: Vec<Gamma<f64>> = (1..=s)
+            .map(|i| Gamma::new(1.0 / f64::from(k), f64::from(k) / f64::from(i)).unwrap())
+            .collect();
+        // The last step in our f32 arithmetic: for large k a quarter of the values have
+        // Y below 1e-7, where eps is the single f32 value (0 - ln s) / k; computed in f64
+        // and rounded, that atom would land one ulp away and dominate D.
+        let ln_s = f64::from(s).ln() as f32;
+        let theirs: Vec<f32> = (0..N)
+            .map(|_| {
+                let y: f64 = gammas.iter().map(|g| g.sample(&mut rng)).sum();
+                (y as f32 - ln_s) / k
+            })
+            .collect();
+        let d = ks_two_sample(ours, theirs);
+        let crit = ks_critical(1e-3) * (2.0 / N as f64).sqrt();
+        assert!(d < crit, "k {k}, s {s}: D = {d} >= {crit}");
+    }
+}
+
+/// The same against the previous sampler, s Marsaglia–Tsang draws per value (`gamma.rs`),
+/// 10^6 values each, k = 10 and k = 1000 (s = 10), k = 1 with s = 50.
+#[test]
+fn sog_matches_marsaglia_tsang_sums_ks() {
+    use rayon::prelude::*;
+    const N: u32 = 1_000_000;
+    for (k, s) in [(10.0f32, 10u32), (1000.0, 10), (1.0, 50)] {
+        let ours = sog_sample(k, s, 22, N as usize);
+        let key = NoiseKey::new(23, u64::from(k.to_bits())).0;
+        let theirs: Vec<f32> = (0..N)
+            .into_par_iter()
+            .map(|e| super::gamma::sog_direct(k, s, key, e, 0))
+            .collect();
+        let d = ks_two_sample(ours, theirs);
+        let crit = ks_critical(1e-3) * (2.0 / N as f64).sqrt();
+        assert!(d < crit, "k {k}, s {s}: D = {d} >= {crit}");
+    }
+}
+
+/// Tail frequencies: with N = 2^24 values, the fraction above the exact 0.999 and 0.99999
+/// quantiles (and below the 0.001 and 0.00001 ones) of eps, from the `f64` distribution,
+/// is within 5 standard errors sqrt(p (1 - p) / N) of p: expected counts 16,777 and 168,
+/// tolerances 5 * 129 and 5 * 13. The lower tail only where its quantile Y is above 1e-4:
+/// below, eps = (Y - ln s) / k no longer resolves Y in f32 (for k = 144, s = 10 a quarter
+/// of the values have Y < 1e-7 and share one f32 value).
+#[test]
+fn sog_tail_frequencies_match_the_exact_quantiles() {
+    const N: usize = 1 << 24;
+    let mut lower_checked = 0;
+    for (k, s) in [(10.0f32, 10u32), (144.0, 10), (1.0, 50), (2.5, 3)] {
+        let xs = sog_sample(k, s, 24, N);
+        let exact = super::sog_exact::SogExact::new(f64::from(k), s).unwrap();
+        let eps = |ln_y: f64| ((ln_y.exp() - f64::from(s).ln()) / f64::from(k)) as f32;
+        for p in [1e-3, 1e-5] {
+            let std_err = (p * (1.0 - p) / N as f64).sqrt();
+            for upper in [false, true] {
+                let ln_y = exact.ln_quantile(p, upper, 0.0).ln_y;
+                if !upper && ln_y < 1e-4f64.ln() {
+                    continue;
+                }
+                lower_checked += usize::from(!upper);
+                let q = eps(ln_y);
+                let count = if upper {
+                    xs.iter().filter(|&&x| x > q).count()
+                } else {
+                    xs.iter().filter(|&&x| x < q).count()
+                };
+                let freq = count as f64 / N as f64;
+                assert!(
+                    (freq - p).abs() < 5.0 * std_err,
+                    "k {k}, s {s}, {} tail {p}: frequency {freq} (quantile {q})",
+                    if upper { "upper" } else { "lower" }
+                );
+            }
+        }
+    }
+    // (1, 50) and (2.5, 3) resolve both lower quantiles, (10, 10) the 0.001 one.
+    assert!(
+        lower_checked >= 5,
+        "only {lower_checked} lower tails checked"
+    );
 }

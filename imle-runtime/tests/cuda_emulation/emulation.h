@@ -54,6 +54,11 @@ inline u32 __float_as_uint(float f) {
   std::memcpy(&u, &f, 4);
   return u;
 }
+// The float4 vector type and the read-only-cache load (here an ordinary load).
+struct float4 {
+  float x, y, z, w;
+};
+inline float4 __ldg(const float4* p) { return *p; }
 inline u32 __umulhi(u32 a, u32 b) { return (u32)(((u64)a * (u64)b) >> 32); }
 // __shfl_up_sync with all 32 lanes taking part (the only way the kernels use it): lane l
 // gets lane l - delta's value, or keeps its own when l < delta.
