@@ -543,9 +543,7 @@ fn train<S: MapSolver + Clone>(
                     let c = train.c.index_select(&idx, 0)?;
                     spo.loss(&theta, &c, &w, Reduction::InstanceMean)?
                 }
-                _ if method == Method::Ste => {
-                    l1_loss(&layer.straight_through(&theta, true)?, &w)?
-                }
+                _ if method == Method::Ste => l1_loss(&layer.straight_through(&theta, true)?, &w)?,
                 _ => l1_loss(&layer.forward(&theta)?, &w)?,
             };
             optimizer.backward_step(&loss)?;

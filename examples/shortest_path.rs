@@ -93,7 +93,10 @@ const FLAGS: &[common::Flag] = &[
         "--samples",
         "perturb-and-MAP samples per map, I-MLE and pfyl (default 1)",
     ),
-    ("--sigma", "the perturbed optimizer's σ for pfyl (default 1)"),
+    (
+        "--sigma",
+        "the perturbed optimizer's σ for pfyl (default 1)",
+    ),
     (
         "--methods",
         "comma list of imle, blackbox, ste, pfyl, spo, mse (default all; quick imle)",

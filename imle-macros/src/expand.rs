@@ -312,10 +312,9 @@ fn perturbed_tokens(config: &Config) -> TokenStream {
         let field = Ident::new(field, Span::call_site());
         fields.push(quote!(#field: #value));
     };
-    match config.noise {
-        Noise::Gumbel => set("noise", quote!(::imle::Noise::Gumbel)),
-        // Gaussian is the default; Sum-of-Gamma and none are compile errors.
-        _ => {}
+    // Gaussian is the default; Sum-of-Gamma and none are compile errors.
+    if matches!(config.noise, Noise::Gumbel) {
+        set("noise", quote!(::imle::Noise::Gumbel));
     }
     if let Some(sigma) = config.sigma {
         set("sigma", float(sigma));

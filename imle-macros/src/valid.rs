@@ -348,9 +348,9 @@ pub fn validate(args: &[Arg]) -> syn::Result<Config> {
     // The estimator decides which keys apply; an unknown one has its error, and checking the
     // other keys against a guess would only add noise.
     if seen.contains(&"estimator") && given.entry("estimator").is_none() {
-        return errors
+        return Err(errors
             .finish(())
-            .and_then(|()| unreachable!("the estimator's error"));
+            .expect_err("the estimator's error was pushed"));
     }
     let estimator = Estimator::parse(given.choice("estimator").unwrap_or("imle"));
     for arg in args {
