@@ -17,6 +17,9 @@
 //!   allows: β from 1, step 1e-3, aiming at every gradient entry non-zero (40 per sample), the
 //!   gradient ÷ λ; imle takes one λ per instance where PyEPO takes one per batch.
 //! * `blackbox`: no noise, λ = 10, the gradient ÷ λ (PyEPO's `blackboxOpt`).
+//! * `ste`: straight-through (`ImleLayer::straight_through` over the same solver): `MAP(θ)`
+//!   forward, the identity as the Jacobian (times −1 for the minimised costs) backward, the
+//!   same L1 loss; PyEPO has no such row for these benchmarks, it is the biased baseline.
 //! * `pfyl`: the perturbed optimizer's Fenchel-Young loss (`imle::perturbed`, Berthet et al.,
 //!   2020) at PyEPO's `perturbedFenchelYoung` defaults: Gaussian noise, σ = 1, 10 samples,
 //!   its loss averaged over the batch; no L1 loss, no layer.
@@ -65,8 +68,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 const ABOUT: &str = "Decision-focused learning on PyEPO's 5×5 shortest-path benchmark: \
-                     I-MLE (PyEPO's defaults), AIMLE, blackbox and the normalized target, \
-                     normalized regret by degree.";
+                     I-MLE (PyEPO's defaults), AIMLE, blackbox, straight-through, the \
+                     normalized target, the perturbed Fenchel-Young loss and SPO+, normalized \
+                     regret by degree.";
 const FLAGS: &[common::Flag] = &[
     (
         "--degs",
@@ -74,7 +78,7 @@ const FLAGS: &[common::Flag] = &[
     ),
     (
         "--methods",
-        "imle,aimle,blackbox,normalized,pfyl,spo (default: all)",
+        "imle,aimle,blackbox,ste,normalized,pfyl,spo (default: all)",
     ),
     ("--problems", "sp,knapsack (default: both)"),
     ("--items", "knapsack items (default 16)"),
@@ -101,6 +105,9 @@ enum Method {
     Imle,
     Aimle,
     Blackbox,
+    /// Straight-through: `MAP(θ)` forward, the identity backward
+    /// (`ImleLayer::straight_through`).
+    Ste,
     Normalized,
     /// The perturbed optimizer's Fenchel-Young loss (Berthet et al., 2020; PyEPO's
     /// `perturbedFenchelYoung` defaults: Gaussian noise, σ = 1, 10 samples, additive).
@@ -110,10 +117,11 @@ enum Method {
 }
 
 impl Method {
-    const ALL: [Method; 6] = [
+    const ALL: [Method; 7] = [
         Method::Imle,
         Method::Aimle,
         Method::Blackbox,
+        Method::Ste,
         Method::Normalized,
         Method::Pfyl,
         Method::Spo,
@@ -124,6 +132,7 @@ impl Method {
             Method::Imle => "imle",
             Method::Aimle => "aimle",
             Method::Blackbox => "blackbox",
+            Method::Ste => "ste",
             Method::Normalized => "normalized",
             Method::Pfyl => "pfyl",
             Method::Spo => "spo",
@@ -159,8 +168,11 @@ impl Method {
                 .with_samples(10)?
                 .with_target(Target::Normalized)?
                 .with_lambda(1.0)?),
-            // Not a layer: the Fenchel-Young loss is its own op (see `Estimator`); the layer
-            // built from this only evaluates MAP(θ).
+            // Straight-through: the layer's forward is MAP(θ) (no noise, one sample), and
+            // `straight_through` replaces its backward with the identity.
+            Method::Ste => base(Noise::None),
+            // Not a layer: the Fenchel-Young loss and SPO+ are their own ops; the layer built
+            // from this only evaluates MAP(θ).
             Method::Pfyl | Method::Spo => base(Noise::None),
         }
     }
@@ -531,6 +543,7 @@ fn train<S: MapSolver + Clone>(
                     let c = train.c.index_select(&idx, 0)?;
                     spo.loss(&theta, &c, &w, Reduction::InstanceMean)?
                 }
+                _ if method == Method::Ste => l1_loss(&layer.straight_through(&theta, true)?, &w)?,
                 _ => l1_loss(&layer.forward(&theta)?, &w)?,
             };
             optimizer.backward_step(&loss)?;
@@ -540,7 +553,7 @@ fn train<S: MapSolver + Clone>(
         seconds += start.elapsed().as_secs_f64();
         // Only the I-MLE family runs the layer's backward, which counts the gradient's entries.
         let density = match (&fenchel_young, &spo) {
-            (None, None) => format!(
+            (None, None) if method != Method::Ste => format!(
                 ", gradient entries per sample {:.2}",
                 layer.gradient_density()
             ),
@@ -748,7 +761,7 @@ mod tests {
                     assert!(trained < 0.5 * r0, "{what}")
                 }
                 Method::Imle => assert!(trained < r0 - 5.0 * se, "{what}"),
-                Method::Blackbox => {}
+                Method::Blackbox | Method::Ste => {}
             }
         }
         assert!(summary.plot.exists());
@@ -760,7 +773,7 @@ mod tests {
         let mut options = Options::from_cli(&out.quick_cli(FLAGS)).unwrap();
         options.problems = vec![Problem::ShortestPath];
         let summary = run(&options, &Output::silent())?;
-        assert_eq!(summary.runs.len(), 6);
+        assert_eq!(summary.runs.len(), 7);
         check(&summary);
         Ok(())
     }

@@ -18,6 +18,13 @@
 //!   undoes);
 //! * `straight-through`: `MAP(θ)` forward, the identity as the Jacobian backward (no noise, no
 //!   target distribution): the loss gradient is handed to the costs as it is;
+//! * `perturbed FY` (`pfyl`): the perturbed optimizer's Fenchel-Young loss towards the true
+//!   path (Berthet et al., 2020; `imle::perturbed`), additive Gaussian noise (σ = `--sigma`,
+//!   S = `--samples`) on the costs; its gradient `y − y_σ(θ)` needs no Jacobian;
+//! * `SPO+` (`spo`): the SPO+ loss (Elmachtoub & Grigas; `imle::spo`) with the true costs and
+//!   the true path: a minimisation, one solver call on `2ĉ − c` per map. Both use the same
+//!   Dijkstra solver as the layer (its negative-cost clamp included: a perturbed or `2ĉ − c`
+//!   cost below 0 counts as 0), on flattened `[H·W]` rows, since these two take `[B, d]`;
 //! * `MSE on costs`: the CNN trained on the true costs (a supervision the others never get),
 //!   evaluated through the same solver.
 //!
@@ -51,7 +58,13 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{AdamW, Conv2dConfig, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use common::{Cli, Output, Panel, Series, err, table};
 use imle::data::{CsvOptions, ShortestPathData, read_table};
-use imle::{GridShortestPath, ImleConfig, ImleLayer, Neighbourhood, Noise, Sense};
+use imle::loss::Reduction;
+use imle::perturbed::{PerturbedConfig, PerturbedOptimizer};
+use imle::spo::SpoPlus;
+use imle::{
+    DijkstraScratch, GridShortestPath, ImleConfig, ImleLayer, MapSolver, Neighbourhood, Noise,
+    Sense,
+};
 use plotters::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -61,7 +74,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 const ABOUT: &str = "shortest_path: learn Dijkstra's costs from map images through I-MLE \
-(the I-MLE paper's Warcraft experiment, on generated maps)";
+(the I-MLE paper's Warcraft experiment, on generated maps), against blackbox, straight-through, \
+the perturbed Fenchel-Young loss, SPO+ and MSE on costs";
 
 const FLAGS: &[common::Flag] = &[
     (
@@ -75,10 +89,17 @@ const FLAGS: &[common::Flag] = &[
     ("--lr", "Adam learning rate (default 3e-3)"),
     ("--lambda", "I-MLE λ (default 20)"),
     ("--tau", "noise temperature τ (default 1)"),
-    ("--samples", "perturb-and-MAP samples per map (default 1)"),
+    (
+        "--samples",
+        "perturb-and-MAP samples per map, I-MLE and pfyl (default 1)",
+    ),
+    (
+        "--sigma",
+        "the perturbed optimizer's σ for pfyl (default 1)",
+    ),
     (
         "--methods",
-        "comma list of imle, blackbox, ste, mse (default all; quick imle)",
+        "comma list of imle, blackbox, ste, pfyl, spo, mse (default all; quick imle)",
     ),
     (
         "--warcraft",
@@ -375,6 +396,10 @@ enum Method {
     Imle,
     Blackbox,
     StraightThrough,
+    /// The perturbed optimizer's Fenchel-Young loss towards the true path.
+    Pfyl,
+    /// SPO+ with the true costs and path.
+    Spo,
     Mse,
 }
 
@@ -384,6 +409,8 @@ impl Method {
             "imle" => Some(Method::Imle),
             "blackbox" | "none" => Some(Method::Blackbox),
             "ste" | "straight-through" => Some(Method::StraightThrough),
+            "pfyl" | "fenchel-young" => Some(Method::Pfyl),
+            "spo" | "spo+" => Some(Method::Spo),
             "mse" => Some(Method::Mse),
             _ => None,
         }
@@ -394,6 +421,8 @@ impl Method {
             Method::Imle => "I-MLE",
             Method::Blackbox => "blackbox",
             Method::StraightThrough => "straight-through",
+            Method::Pfyl => "perturbed FY",
+            Method::Spo => "SPO+",
             Method::Mse => "MSE on costs",
         }
     }
@@ -403,6 +432,8 @@ impl Method {
             Method::Imle => "imle",
             Method::Blackbox => "blackbox",
             Method::StraightThrough => "ste",
+            Method::Pfyl => "pfyl",
+            Method::Spo => "spo",
             Method::Mse => "mse",
         }
     }
@@ -429,6 +460,14 @@ impl Method {
                 "straight-through: MAP(θ) forward, identity Jacobian backward, Hamming loss"
                     .to_string()
             }
+            Method::Pfyl => format!(
+                "perturbed optimizer, additive Gaussian noise (σ = {}, S = {}), Fenchel-Young \
+                 loss towards the true path",
+                o.sigma, o.samples
+            ),
+            Method::Spo => {
+                "SPO+ with the true costs and path (one solver call on 2ĉ − c)".to_string()
+            }
             Method::Mse => "MSE between predicted and true costs (supervised on costs)".into(),
         }
     }
@@ -446,6 +485,7 @@ struct Options {
     lambda: f32,
     tau: f32,
     samples: u32,
+    sigma: f32,
     seed: u64,
     methods: Vec<Method>,
     warcraft: Option<PathBuf>,
@@ -463,6 +503,8 @@ impl Options {
                 Method::Imle,
                 Method::Blackbox,
                 Method::StraightThrough,
+                Method::Pfyl,
+                Method::Spo,
                 Method::Mse,
             ],
             Some(list) => list
@@ -481,6 +523,7 @@ impl Options {
             lambda: cli.get("--lambda", 20.0),
             tau: cli.get("--tau", 1.0),
             samples: cli.get("--samples", 1),
+            sigma: cli.get("--sigma", 1.0),
             seed: cli.seed,
             methods,
             warcraft: cli.get_str("--warcraft").map(PathBuf::from),
@@ -491,6 +534,9 @@ impl Options {
             },
             out: cli.out_dir("shortest_path"),
         };
+        if !(o.sigma > 0.0 && o.sigma.is_finite()) || o.samples == 0 {
+            return Err("--sigma must be > 0 and --samples >= 1".into());
+        }
         if o.grid < 2 || o.pixels == 0 || o.batch == 0 || o.train == 0 || o.test == 0 {
             return Err("--grid must be >= 2, and --pixels, --batch, --train, --test >= 1".into());
         }
@@ -565,11 +611,67 @@ struct Summary {
     seconds: f64,
 }
 
+/// The solver every method uses: Dijkstra, 8-neighbourhood. The default
+/// NegativeCosts::ClampPerturbed: costs that the noise (or the target's λ·g, or SPO+'s
+/// 2ĉ − c) pushes below 0 count as 0, as in blackbox-backprop; a negative predicted cost would
+/// be reported, and the network's |raw| + 0.2 never makes one.
+fn grid_solver() -> GridShortestPath {
+    GridShortestPath::new(Neighbourhood::Eight)
+}
+
+/// [`grid_solver`] on flattened `[H·W]` rows: the perturbed optimizer and SPO+ take `[B, d]`
+/// and hand the solver the instance shape `[d]`; this gives the grid solver its `[H, W]`.
+#[derive(Clone, Copy)]
+struct FlatGrid {
+    grid: GridShortestPath,
+    shape: [usize; 2],
+}
+
+impl FlatGrid {
+    fn new(shape: (usize, usize)) -> FlatGrid {
+        FlatGrid {
+            grid: grid_solver(),
+            shape: [shape.0, shape.1],
+        }
+    }
+}
+
+impl MapSolver for FlatGrid {
+    type Scratch = DijkstraScratch;
+
+    fn name(&self) -> &str {
+        self.grid.name()
+    }
+
+    fn check_instance(&self, shape: &[usize]) -> Result<()> {
+        if shape != [self.shape[0] * self.shape[1]] {
+            return Err(err(format!(
+                "flattened {}×{} grid: instances must be [{}], got {shape:?}",
+                self.shape[0],
+                self.shape[1],
+                self.shape[0] * self.shape[1]
+            )));
+        }
+        self.grid.check_instance(&self.shape)
+    }
+
+    fn check_theta(&self, costs: &[f32], _shape: &[usize]) -> Result<()> {
+        self.grid.check_theta(costs, &self.shape)
+    }
+
+    fn solve(
+        &self,
+        costs: &[f32],
+        _shape: &[usize],
+        z: &mut [f32],
+        scratch: &mut DijkstraScratch,
+    ) -> Result<()> {
+        self.grid.solve(costs, &self.shape, z, scratch)
+    }
+}
+
 fn solver_layer(o: &Options, noise: Noise, seed: u64) -> Result<ImleLayer<GridShortestPath>> {
-    // The default NegativeCosts::ClampPerturbed: costs that the noise (or the target's λ·g)
-    // pushes below 0 count as 0, as in blackbox-backprop; a negative predicted cost would be
-    // reported, and the network's |raw| + 0.2 never makes one.
-    let solver = GridShortestPath::new(Neighbourhood::Eight);
+    let solver = grid_solver();
     let config = ImleConfig::new(noise)
         .with_lambda(o.lambda)?
         .with_tau(o.tau)?
@@ -710,6 +812,17 @@ fn train_one(
         _ => Noise::None,
     };
     let layer = solver_layer(o, noise, o.seed)?;
+    // The same solver for the two losses that take [B, H·W].
+    let perturbed = match method {
+        Method::Pfyl => Some(PerturbedOptimizer::new(
+            FlatGrid::new(grid),
+            PerturbedConfig::new(Noise::Gaussian, o.sigma, o.samples)
+                .with_sense(Sense::Minimize)
+                .with_seed(o.seed),
+        )?),
+        _ => None,
+    };
+    let spo = (method == Method::Spo).then(|| SpoPlus::new(FlatGrid::new(grid), Sense::Minimize));
     let untrained = score(&layer, &predict(&net, &test.x)?, test)?;
     let mut optimizer = AdamW::new(
         varmap.all_vars(),
@@ -748,6 +861,22 @@ fn train_one(
                     let value = mse.to_scalar::<f32>()? as f64;
                     (mse, value)
                 }
+                // Summed over the maps, as the Hamming loss below.
+                Method::Pfyl | Method::Spo => {
+                    let flat = |t: &Tensor| t.index_select(&idx, 0)?.flatten_from(1);
+                    let (theta, y) = (theta.flatten_from(1)?, flat(&train.paths)?);
+                    let loss = match (&perturbed, &spo) {
+                        (Some(perturbed), _) => {
+                            perturbed.fenchel_young_loss(&theta, &y, Reduction::Sum)?
+                        }
+                        (_, Some(spo)) => {
+                            spo.loss(&theta, &flat(&train.costs)?, &y, Reduction::Sum)?
+                        }
+                        _ => unreachable!("built above for these methods"),
+                    };
+                    let value = loss.to_scalar::<f32>()? as f64 / chunk.len() as f64;
+                    (loss, value)
+                }
                 Method::Imle | Method::Blackbox | Method::StraightThrough => {
                     let y = train.paths.index_select(&idx, 0)?;
                     let z = if method == Method::StraightThrough {
@@ -778,10 +907,11 @@ fn train_one(
             });
         }
         let scores = score(&layer, &predict(&net, &test.x)?, test)?;
-        let loss_name = if method == Method::Mse {
-            "MSE"
-        } else {
-            "Hamming"
+        let loss_name = match method {
+            Method::Mse => "MSE",
+            Method::Pfyl => "Fenchel-Young",
+            Method::Spo => "SPO+",
+            _ => "Hamming",
         };
         progress.line(format!(
             "epoch {epoch:>3}  train {loss_name} {:>7.3}  held-out optimal {:>5.1}%  exact {:>5.1}%  \
@@ -1009,7 +1139,7 @@ fn heat(v: f64) -> RGBColor {
 }
 
 fn solver_layer_for_plot() -> Result<ImleLayer<GridShortestPath>> {
-    let solver = GridShortestPath::new(Neighbourhood::Eight);
+    let solver = grid_solver();
     ImleLayer::new(
         solver,
         ImleConfig::new(Noise::None).with_sense(Sense::Minimize),
@@ -1232,7 +1362,7 @@ mod tests {
             "--epochs".into(),
             "1".into(),
             "--methods".into(),
-            "imle,mse".into(),
+            "imle,pfyl,spo,mse".into(),
             "--out".into(),
             arg("plots"),
         ];
@@ -1242,7 +1372,7 @@ mod tests {
             (summary.grid, summary.train_maps, summary.test_maps),
             ((4, 4), 40, 10)
         );
-        assert_eq!(summary.runs.len(), 2);
+        assert_eq!(summary.runs.len(), 4);
         assert_eq!(summary.plots.len(), 1); // no map picture without images
         Ok(())
     }

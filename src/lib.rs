@@ -149,10 +149,52 @@ pub use imle_runtime::*;
 /// # Ok::<(), candle_core::Error>(())
 /// ```
 ///
+/// The same solver under other estimators, one key each (see Estimators below):
+///
+/// ```
+/// use candle_core::{Device, Tensor, Var};
+/// use imle::imle_layer;
+/// use imle::loss::Reduction;
+///
+/// fn best(theta: &[f32], z: &mut [f32]) {
+///     let (i, _) = theta.iter().copied().enumerate().min_by(|&a, &b| imle::cmp_desc(a, b)).unwrap();
+///     z[i] = 1.0;
+/// }
+///
+/// #[imle_layer(estimator = "straight_through")] // MAP(θ) forward, identity backward
+/// fn best_ste(theta: &[f32], z: &mut [f32]) { best(theta, z) }
+///
+/// #[imle_layer(estimator = "blackbox", lambda = 20)] // ImleConfig::blackbox(20.0)
+/// fn best_bb(theta: &[f32], z: &mut [f32]) { best(theta, z) }
+///
+/// #[imle_layer(estimator = "perturbed", sigma = 0.5, samples = 8)] // Berthet et al.
+/// fn best_perturbed(theta: &[f32], z: &mut [f32]) { best(theta, z) }
+///
+/// #[imle_layer(estimator = "spo_plus")] // Elmachtoub & Grigas
+/// fn best_spo(theta: &[f32], z: &mut [f32]) { best(theta, z) }
+///
+/// let theta = Var::new(&[[0.5f32, 2.0, 1.0]], &Device::Cpu)?;
+/// let y = Tensor::new(&[[0f32, 0.0, 1.0]], &Device::Cpu)?; // the wanted solution
+/// let z = BestSte::default().forward(theta.as_tensor())?; // as an ImleLayer's forward
+/// let z = BestBb::default().forward(theta.as_tensor())?;
+/// let fy = BestPerturbed::default().fenchel_young_loss(theta.as_tensor(), &y, Reduction::Sum)?;
+/// let c = Tensor::new(&[[0f32, 1.0, 3.0]], &Device::Cpu)?; // true values, best: y
+/// let spo = BestSpo::default().loss(theta.as_tensor(), &c, &y, Reduction::Sum)?;
+/// assert!(spo.to_scalar::<f32>()? > 0.0);
+/// # let _ = (z, fy);
+/// # Ok::<(), candle_core::Error>(())
+/// ```
+///
 /// Mistakes are compile errors that point at the token:
 ///
 /// ```compile_fail
 /// #[imle::imle_layer(noise = "sum_of_gamma", lamda = 10)] // no `k`; did you mean `lambda`?
+/// fn top5(theta: &[f32], z: &mut [f32]) {}
+/// ```
+///
+/// ```compile_fail
+/// // `lambda` does not apply to estimator = "spo_plus": SPO+ ... its only key is `sense`
+/// #[imle::imle_layer(estimator = "spo_plus", lambda = 10)]
 /// fn top5(theta: &[f32], z: &mut [f32]) {}
 /// ```
 pub use imle_macros::imle_layer;

@@ -358,3 +358,190 @@ fn edge_values_make_valid_configs() -> Result<()> {
     assert_eq!(EdgesPerturb::default().config().alpha, -1e30);
     Ok(())
 }
+
+// ---- `estimator = "..."`: each estimator the attribute generates equals the same estimator
+// built by hand over the same solver, through a few steps of training on a tiny top-3 problem.
+
+/// Top-3 under the straight-through estimator, with Gumbel perturb-and-MAP in the forward pass.
+#[imle_layer(
+    estimator = "straight_through",
+    noise = "gumbel",
+    samples = 2,
+    seed = 4
+)]
+fn top3_ste(theta: &[f32], z: &mut [f32]) {
+    top3_into(theta, z);
+}
+
+/// Top-3 under blackbox differentiation.
+#[imle_layer(estimator = "blackbox", lambda = 3)]
+fn top3_blackbox(theta: &[f32], z: &mut [f32]) {
+    top3_into(theta, z);
+}
+
+/// Top-3 under the perturbed optimizer.
+#[imle_layer(
+    estimator = "perturbed",
+    noise = "gumbel",
+    sigma = 0.5,
+    samples = 3,
+    seed = 9
+)]
+fn top3_perturbed(theta: &[f32], z: &mut [f32]) {
+    top3_into(theta, z);
+}
+
+/// Top-3 under SPO+.
+#[imle_layer(estimator = "spo_plus")]
+fn top3_spo(theta: &[f32], z: &mut [f32]) {
+    top3_into(theta, z);
+}
+
+/// The cheapest 3 (a minimiser) under SPO+ and the multiplicative perturbed optimizer.
+#[imle_layer(estimator = "spo_plus", sense = "minimize")]
+fn cheapest3_spo(theta: &[f32], z: &mut [f32]) {
+    let negated: Vec<f32> = theta.iter().map(|t| -t).collect();
+    top3_into(&negated, z);
+}
+
+#[imle_layer(
+    estimator = "perturbed",
+    perturbation = "multiplicative",
+    sense = "minimize",
+    sigma = 0.3,
+    samples = 2
+)]
+fn cheapest3_perturbed(theta: &[f32], z: &mut [f32]) {
+    let negated: Vec<f32> = theta.iter().map(|t| -t).collect();
+    top3_into(&negated, z);
+}
+
+/// A tiny top-3 problem: features `x [8, 5]`, true scores `c = x·W* [8, 10]`, labels
+/// `y = top3(c)`.
+fn top3_problem() -> Result<(Tensor, Tensor, Tensor)> {
+    let dev = &Device::Cpu;
+    let x: Vec<f32> = (0..8 * 5)
+        .map(|i| ((i * 17 % 11) as f32 - 5.0) / 4.0)
+        .collect();
+    let w: Vec<f32> = (0..5 * 10)
+        .map(|i| ((i * 29 % 13) as f32 - 6.0) / 5.0)
+        .collect();
+    let x = Tensor::from_vec(x, (8, 5), dev)?;
+    let c = x.matmul(&Tensor::from_vec(w, (5, 10), dev)?)?;
+    let y = ImleLayer::new(TopK::new(3)?, ImleConfig::new(Noise::None))?.map(&c)?;
+    Ok((x, c, y))
+}
+
+/// Five steps of gradient descent on `W [5, 10]` (θ = x·W) through `loss(θ)`: every loss and
+/// the final weights, as bits.
+fn train(loss: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Vec<u32>> {
+    let (x, _, _) = top3_problem()?;
+    let w0: Vec<f32> = (0..5 * 10)
+        .map(|i| ((i * 7 % 9) as f32 - 4.0) / 10.0)
+        .collect();
+    let w = Var::from_vec(w0, (5, 10), &Device::Cpu)?;
+    let mut bits = Vec::new();
+    for _ in 0..5 {
+        let value = loss(&x.matmul(w.as_tensor())?)?;
+        bits.push(value.to_scalar::<f32>()?.to_bits());
+        let grad = value.backward()?.get(&w).expect("W has a gradient").clone();
+        assert!(
+            grad.abs()?.sum_all()?.to_scalar::<f32>()? > 0.0,
+            "a live gradient"
+        );
+        w.set(&(w.as_tensor() - (grad * 0.05)?)?)?;
+    }
+    let weights = w.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+    bits.extend(weights.iter().map(|v| v.to_bits()));
+    Ok(bits)
+}
+
+fn hamming_sum(z: &Tensor, y: &Tensor) -> Result<Tensor> {
+    imle::loss::hamming(z, y, imle::loss::Reduction::Sum)
+}
+
+#[test]
+fn the_straight_through_estimator_matches_a_hand_built_one() -> Result<()> {
+    let config = ImleConfig::new(Noise::Gumbel).with_samples(2)?.with_seed(4);
+    let by_macro = Top3Ste::default();
+    assert_eq!(by_macro.config(), &config);
+    let by_hand = ImleLayer::new(TopK::new(3)?, config)?;
+    let (_, _, y) = top3_problem()?;
+    let y2 = by_hand.repeat_for_samples(&y)?;
+    let macro_run = train(|theta| hamming_sum(&by_macro.forward(theta)?, &y2))?;
+    let hand_run = train(|theta| hamming_sum(&by_hand.straight_through(theta, true)?, &y2))?;
+    assert_eq!(macro_run, hand_run);
+    let (x, _, _) = top3_problem()?;
+    let eval = by_macro.forward_t(&x, false)?.to_vec2::<f32>()?;
+    assert_eq!(eval, by_hand.straight_through(&x, false)?.to_vec2::<f32>()?);
+    assert_eq!(eval, by_hand.map(&x)?.to_vec2::<f32>()?);
+    Ok(())
+}
+
+#[test]
+fn the_blackbox_layer_is_imle_config_blackbox() -> Result<()> {
+    let config = ImleConfig::blackbox(3.0)?;
+    let by_macro = Top3Blackbox::default();
+    assert_eq!(by_macro.config(), &config);
+    let by_hand = ImleLayer::new(TopK::new(3)?, config)?;
+    let (_, _, y) = top3_problem()?;
+    let macro_run = train(|theta| hamming_sum(&by_macro.forward(theta)?, &y))?;
+    let hand_run = train(|theta| hamming_sum(&by_hand.forward(theta)?, &y))?;
+    assert_eq!(macro_run, hand_run);
+    Ok(())
+}
+
+#[test]
+fn the_perturbed_optimizer_matches_a_hand_built_one() -> Result<()> {
+    use imle::perturbed::{Perturbation, PerturbedConfig, PerturbedOptimizer};
+    let config = PerturbedConfig::new(Noise::Gumbel, 0.5, 3).with_seed(9);
+    let (_, _, y) = top3_problem()?;
+    // Through the Fenchel-Young loss, and through the forward pass's Jacobian.
+    let fy = |optimizer: &PerturbedOptimizer<_>| {
+        train(|theta| optimizer.fenchel_young_loss(theta, &y, imle::loss::Reduction::Sum))
+    };
+    let jacobian = |optimizer: &PerturbedOptimizer<_>| {
+        train(|theta| (optimizer.forward(theta)? - &y)?.sqr()?.sum_all())
+    };
+    let by_macro = Top3Perturbed::default();
+    assert_eq!(by_macro.config(), &config);
+    let by_hand = PerturbedOptimizer::new(Top3PerturbedSolver, config)?;
+    let by_hand_topk = PerturbedOptimizer::new(TopK::new(3)?, config)?;
+    assert_eq!(fy(&by_macro)?, fy(&by_hand)?);
+    assert_eq!(jacobian(&by_macro)?, jacobian(&by_hand)?);
+    let topk =
+        train(|theta| by_hand_topk.fenchel_young_loss(theta, &y, imle::loss::Reduction::Sum))?;
+    assert_eq!(
+        fy(&Top3Perturbed::default())?,
+        topk,
+        "the same as over the built-in TopK"
+    );
+
+    let multiplicative = PerturbedConfig::new(Noise::Gaussian, 0.3, 2)
+        .with_perturbation(Perturbation::Multiplicative)
+        .with_sense(Sense::Minimize);
+    assert_eq!(Cheapest3Perturbed::default().config(), &multiplicative);
+    Ok(())
+}
+
+#[test]
+fn the_spo_plus_loss_matches_a_hand_built_one() -> Result<()> {
+    use imle::spo::SpoPlus;
+    let (_, c, y) = top3_problem()?;
+    let loss =
+        |spo: &SpoPlus<_>| train(|theta| spo.loss(theta, &c, &y, imle::loss::Reduction::Sum));
+    let by_macro = Top3Spo::default();
+    assert_eq!(by_macro.sense(), Sense::Maximize);
+    assert_eq!(
+        loss(&by_macro)?,
+        loss(&SpoPlus::new(Top3SpoSolver, Sense::Maximize))?
+    );
+    let topk = SpoPlus::new(TopK::new(3)?, Sense::Maximize);
+    assert_eq!(
+        train(|theta| by_macro.loss(theta, &c, &y, imle::loss::Reduction::Sum))?,
+        train(|theta| topk.loss(theta, &c, &y, imle::loss::Reduction::Sum))?,
+        "the same as over the built-in TopK"
+    );
+    assert_eq!(Cheapest3Spo::default().sense(), Sense::Minimize);
+    Ok(())
+}

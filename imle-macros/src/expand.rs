@@ -4,7 +4,7 @@
 
 use crate::ast::{Form, SolverFn};
 use crate::errors::both;
-use crate::valid::{Config, Noise, Reduce, Sense, Target};
+use crate::valid::{Config, Estimator, Noise, Perturbation, Reduce, Sense, Target};
 use crate::{attr, valid};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -25,8 +25,14 @@ pub fn imle_layer(args: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#item #error);
         }
     };
-    let config = attr::parse(args).and_then(|args| valid::validate(&args));
-    match both(config, SolverFn::from_fn(&func)) {
+    let args = attr::parse(args);
+    let estimator = args
+        .as_ref()
+        .map_or(Estimator::Imle, |args| valid::declared_estimator(args));
+    let config = args.and_then(|args| valid::validate(&args));
+    let checked = both(config, SolverFn::from_fn(&func))
+        .and_then(|(config, solver)| fits(&config, &solver).map(|()| (config, solver)));
+    match checked {
         Ok((config, solver)) => {
             let generated = expand(&solver, &config);
             quote!(#item #generated)
@@ -39,15 +45,43 @@ pub fn imle_layer(args: TokenStream, item: TokenStream) -> TokenStream {
             }
             let (vis, layer) = (&func.vis, layer_name(&func.sig.ident));
             let solver = format_ident!("{layer}Solver");
+            let layer_ty = estimator_type(estimator, quote!(::imle::macro_support::Invalid));
             quote! {
                 #item
                 #errors
                 #[allow(dead_code)]
-                #vis type #layer = ::imle::ImleLayer<::imle::macro_support::Invalid>;
+                #vis type #layer = #layer_ty;
                 #[allow(dead_code)]
                 #vis type #solver = ::imle::macro_support::Invalid;
             }
         }
+    }
+}
+
+/// Checks that need both the configuration and the function: the perturbed optimizer calls
+/// a per-instance solver (a `MapSolver`), so it cannot take a batched one.
+fn fits(config: &Config, solver: &SolverFn) -> syn::Result<()> {
+    match (config.estimator, &solver.form, &config.estimator_tokens) {
+        (Estimator::Perturbed, Form::Batched, Some(tokens)) => Err(syn::Error::new_spanned(
+            tokens,
+            format!(
+                "the perturbed optimizer calls its solver once per instance and sample (it needs \
+                 a `MapSolver`), but `{}` is a batched solver (`fn(&Tensor)`); write it for one \
+                 instance (`fn(theta: &[f32], z: &mut [f32])`) or choose another estimator",
+                solver.ident
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The type the attribute defines for `estimator` over the solver type `solver`.
+fn estimator_type(estimator: Estimator, solver: TokenStream) -> TokenStream {
+    match estimator {
+        Estimator::Imle | Estimator::Blackbox => quote!(::imle::ImleLayer<#solver>),
+        Estimator::StraightThrough => quote!(::imle::StraightThrough<#solver>),
+        Estimator::Perturbed => quote!(::imle::perturbed::PerturbedOptimizer<#solver>),
+        Estimator::SpoPlus => quote!(::imle::spo::SpoPlus<#solver>),
     }
 }
 
@@ -87,7 +121,14 @@ pub fn expand(solver: &SolverFn, config: &Config) -> TokenStream {
     let solver_ident = format_ident!("{layer}Solver");
 
     let layer_docs = if docs.is_empty() {
-        let doc = format!("The I-MLE layer of `{function}`, made by `#[imle_layer]`.");
+        let what = match config.estimator {
+            Estimator::Imle => "The I-MLE layer",
+            Estimator::StraightThrough => "The straight-through estimator",
+            Estimator::Blackbox => "The blackbox-differentiation layer",
+            Estimator::Perturbed => "The perturbed optimizer",
+            Estimator::SpoPlus => "The SPO+ loss",
+        };
+        let doc = format!("{what} of `{function}`, made by `#[imle_layer]`.");
         quote!(#[doc = #doc])
     } else {
         quote!(#(#docs)*)
@@ -155,10 +196,7 @@ pub fn expand(solver: &SolverFn, config: &Config) -> TokenStream {
                     }
                 }
             };
-            (
-                solver_impl,
-                quote_spanned!(impl_span=> ::imle::ImleLayer<#solver_ty>),
-            )
+            (solver_impl, quote_spanned!(impl_span=> #solver_ty))
         }
         Form::Batched => {
             let into_batch = quote_spanned! {*output_span=>
@@ -179,10 +217,11 @@ pub fn expand(solver: &SolverFn, config: &Config) -> TokenStream {
             };
             (
                 solver_impl,
-                quote_spanned!(impl_span=> ::imle::ImleLayer<::imle::Batched<#solver_ty>>),
+                quote_spanned!(impl_span=> ::imle::Batched<#solver_ty>),
             )
         }
     };
+    let layer_ty = estimator_type(config.estimator, layer_ty);
     let context_impl = context.as_ref().map(|context| {
         // Checked first and spanned on the context type, so that a context that is not `Sync`
         // is reported at the parameter, under a name that says why.
@@ -207,7 +246,7 @@ pub fn expand(solver: &SolverFn, config: &Config) -> TokenStream {
             }
         }
     });
-    let config = config_tokens(config);
+    let configured = configured_impl(config, &solver_ty);
     quote! {
         #(#cfgs)*
         #layer_docs
@@ -221,12 +260,88 @@ pub fn expand(solver: &SolverFn, config: &Config) -> TokenStream {
         #solver_impl
 
         #(#cfgs)*
-        impl ::imle::ConfiguredSolver for #solver_ty {
-            const CONFIG: ::imle::ImleConfig = #config;
-        }
+        #configured
 
         #context_impl
     }
+}
+
+/// The solver type's configuration for its estimator: `ConfiguredSolver::CONFIG` (an
+/// `ImleConfig`) for the layers, `ConfiguredPerturbed::PERTURBED_CONFIG` for the perturbed
+/// optimizer, `ConfiguredSpo::SENSE` for SPO+.
+fn configured_impl(config: &Config, solver_ty: &TokenStream) -> TokenStream {
+    match config.estimator {
+        Estimator::Imle | Estimator::StraightThrough | Estimator::Blackbox => {
+            let config = config_tokens(config);
+            quote! {
+                impl ::imle::ConfiguredSolver for #solver_ty {
+                    const CONFIG: ::imle::ImleConfig = #config;
+                }
+            }
+        }
+        Estimator::Perturbed => {
+            let config = perturbed_tokens(config);
+            quote! {
+                impl ::imle::perturbed::ConfiguredPerturbed for #solver_ty {
+                    const PERTURBED_CONFIG: ::imle::perturbed::PerturbedConfig = #config;
+                }
+            }
+        }
+        Estimator::SpoPlus => {
+            let sense = sense_tokens(config.sense.as_ref().unwrap_or(&Sense::Maximize));
+            quote! {
+                impl ::imle::spo::ConfiguredSpo for #solver_ty {
+                    const SENSE: ::imle::Sense = #sense;
+                }
+            }
+        }
+    }
+}
+
+fn sense_tokens(sense: &Sense) -> TokenStream {
+    match sense {
+        Sense::Maximize => quote!(::imle::Sense::Maximize),
+        Sense::Minimize => quote!(::imle::Sense::Minimize),
+    }
+}
+
+/// `PerturbedConfig::DEFAULT` with the given keys set by struct-update syntax.
+fn perturbed_tokens(config: &Config) -> TokenStream {
+    let mut fields = Vec::new();
+    let mut set = |field: &str, value: TokenStream| {
+        let field = Ident::new(field, Span::call_site());
+        fields.push(quote!(#field: #value));
+    };
+    // Gaussian is the default; Sum-of-Gamma and none are compile errors.
+    if matches!(config.noise, Noise::Gumbel) {
+        set("noise", quote!(::imle::Noise::Gumbel));
+    }
+    if let Some(sigma) = config.sigma {
+        set("sigma", float(sigma));
+    }
+    if let Some(samples) = config.samples {
+        let samples = Literal::u32_unsuffixed(samples);
+        set("samples", quote!(#samples));
+    }
+    match config.perturbation {
+        Some(Perturbation::Additive) => set(
+            "perturbation",
+            quote!(::imle::perturbed::Perturbation::Additive),
+        ),
+        Some(Perturbation::Multiplicative) => set(
+            "perturbation",
+            quote!(::imle::perturbed::Perturbation::Multiplicative),
+        ),
+        None => {}
+    }
+    if let Some(sense) = &config.sense {
+        set("sense", sense_tokens(sense));
+    }
+    if let Some(seed) = config.seed {
+        let seed = Literal::u64_unsuffixed(seed);
+        set("seed", quote!(#seed));
+    }
+    quote!(::imle::perturbed::PerturbedConfig { #(#fields,)* ..::imle::perturbed::PerturbedConfig::DEFAULT })
 }
 
 /// `ImleConfig::new(noise)`, with the given keys set by struct-update syntax.

@@ -16,7 +16,8 @@ use proc_macro::TokenStream;
 
 /// Makes an I-MLE layer type out of a MAP solver function.
 ///
-/// On `fn top5(...)` the attribute leaves the function as it is and adds:
+/// On `fn top5(...)` the attribute leaves the function as it is and adds (with the default
+/// `estimator = "imle"`; see Estimators for the others):
 ///
 /// * `type Top5 = ImleLayer<Top5Solver>`: the layer, with the function's visibility and doc
 ///   comments. `Top5::default()` has the attribute's configuration; `layer.forward(&θ)`
@@ -63,18 +64,56 @@ use proc_macro::TokenStream;
 /// on rayon's threads and all read the same context; a `Ctx` holding a `Cell` or `Rc` is a
 /// compile error on the context parameter (use a `Mutex`, atomics or `Arc` instead).
 ///
+/// # Estimators
+///
+/// `estimator = "..."` chooses what is built over the same generated `Top5Solver`, so that
+/// the same solver can be tried under each by changing one key:
+///
+/// | `estimator` | `type Top5 =` | the solver type carries | forward / loss |
+/// |---|---|---|---|
+/// | `"imle"` (default) | `ImleLayer<Top5Solver>` | `ConfiguredSolver::CONFIG` | `forward(θ)`: perturb-and-MAP, I-MLE gradient |
+/// | `"straight_through"` | `StraightThrough<Top5Solver>` | `ConfiguredSolver::CONFIG` | `forward(θ)`: `ImleLayer::straight_through(θ, true)`, MAP forward, identity backward |
+/// | `"blackbox"` | `ImleLayer<Top5Solver>` | `CONFIG` = `ImleConfig::blackbox(λ)` | `forward(θ)`: `MAP(θ)`, gradient `(MAP(θ) − MAP(θ − λ·∂L/∂z))/λ` |
+/// | `"perturbed"` | `perturbed::PerturbedOptimizer<Top5Solver>` | `ConfiguredPerturbed::PERTURBED_CONFIG` | `forward(θ)`: `y_σ(θ)`, Jacobian estimator; `fenchel_young_loss(θ, y, reduction)` |
+/// | `"spo_plus"` | `spo::SpoPlus<Top5Solver>` | `ConfiguredSpo::SENSE` | `loss(ĉ, c, w*, reduction)` |
+///
+/// Each type has `Default` with the attribute's configuration (`Top5::default()`), and
+/// `from_context` / `context` for a solver with a context. The names are those of the
+/// runtime: `"imle"` the crate, `"straight_through"` the method
+/// `ImleLayer::straight_through` that `StraightThrough` wraps, `"blackbox"` the constructor
+/// `ImleConfig::blackbox`, `"perturbed"` the module `imle::perturbed`, `"spo_plus"` the type
+/// `SpoPlus`. Blackbox differentiation (Vlastelica et al.) *is* I-MLE with no noise and the
+/// gradient divided by λ, which is why it is an `ImleLayer` (its config has
+/// `noise: Noise::None`, `scale_by_lambda: true`). The perturbed optimizer needs a
+/// per-instance solver (not the batched form).
+///
+/// Each estimator takes only the keys that mean something to it; any other is a compile
+/// error saying why (`lambda` with `"spo_plus"`, `target` with `"straight_through"`, ...):
+///
+/// | `estimator` | keys |
+/// |---|---|
+/// | `"imle"` | all but `sigma` and `perturbation` |
+/// | `"straight_through"` | the forward pass's: `noise` (default `"none"`: the usual `MAP(θ)` forward), `k`, `gamma_terms`, `tau`, `samples`, `reduce`, `sense`, `seed` |
+/// | `"blackbox"` | `lambda`, `sense` |
+/// | `"perturbed"` | `noise` (`"gaussian"`, the default, or `"gumbel"`; Sum-of-Gamma has no closed-form score, and `"none"` no smoothing), `sigma`, `samples`, `perturbation`, `sense`, `seed` |
+/// | `"spo_plus"` | `sense` |
+///
+/// `name` and `estimator` go with every estimator.
+///
 /// # Keys
 ///
 /// Every key is optional; the names are those of `ImleConfig`'s fields and the layer's `with_*`
-/// methods. Numbers may be written as integers (`lambda = 10`).
+/// methods (`PerturbedConfig`'s for `sigma` and `perturbation`). Numbers may be written as
+/// integers (`lambda = 10`).
 ///
 /// | key | value | default |
 /// |-----|-------|---------|
-/// | `noise` | `"sum_of_gamma"`, `"gumbel"`, `"gaussian"` or `"none"` | `"gumbel"` |
+/// | `estimator` | `"imle"`, `"straight_through"`, `"blackbox"`, `"perturbed"` or `"spo_plus"` (above) | `"imle"` |
+/// | `noise` | `"sum_of_gamma"`, `"gumbel"`, `"gaussian"` or `"none"` | `"gumbel"`; `"none"` for `"straight_through"` and `"blackbox"`, `"gaussian"` for `"perturbed"` |
 /// | `k` | Sum-of-Gamma's `k` (the expected number of ones in a solution), > 0; required with `"sum_of_gamma"` and only allowed with it | — |
 /// | `gamma_terms` | Sum-of-Gamma's number of terms `s`, 1..=255; only with `"sum_of_gamma"` | `10` |
 /// | `target` | `"perturb"` (θ' = α·θ − λ·∂L/∂z), `"normalized"` (θ' = α·θ − λ·(‖θ‖/‖g‖)·g per row: invariant to the loss's reduction) or `"adaptive"` (AIMLE) | `"perturb"` |
-/// | `lambda` | λ, > 0 (for `"adaptive"`: the initial β, ≥ 0). With `"perturb"` its scale must match ∂L/∂z: a loss averaged over N entries needs ~N times the λ of the same loss summed; `"normalized"` does not (λ ≈ 1) | `10` |
+/// | `lambda` | λ, > 0 (for `"adaptive"`: the initial β, ≥ 0). With `"perturb"` its scale must match ∂L/∂z: a loss averaged over N entries needs ~N times the λ of the same loss summed; `"normalized"` does not (λ ≈ 1). With `"blackbox"`: the interpolation step (Vlastelica et al. use 10–20) | `10` |
 /// | `alpha` | α in θ' = α·θ − λ·∂L/∂z, finite | `1` |
 /// | `samples` | perturb-and-MAP samples S per instance, ≥ 1 | `1` |
 /// | `marginal_samples` | noise draws M per gradient term, ≥ 1 (S·M must fit a `u32`) | `1` |
@@ -87,6 +126,8 @@ use proc_macro::TokenStream;
 /// | `seed` | the noise seed, a `u64` | `0` |
 /// | `target_density` | wanted non-zero gradient entries per sample, ≥ 0; only with `"adaptive"` | `1` |
 /// | `adaptive_step` | how far β moves per backward pass, > 0; only with `"adaptive"` | `1e-4` |
+/// | `sigma` | the perturbed optimizer's noise scale σ, > 0; only with `"perturbed"` | `1` |
+/// | `perturbation` | `"additive"` (θ + σZ) or `"multiplicative"` (θ ⊙ exp(σZ − σ²/2), Gaussian only); only with `"perturbed"` | `"additive"` |
 /// | `name` | the layer type's name (also the solver's, in errors) | the function's, UpperCamelCase |
 ///
 /// # Compile-time errors
@@ -95,8 +136,9 @@ use proc_macro::TokenStream;
 /// "did you mean"), an unknown noise, target, sense or reduction, a value of the wrong type, a
 /// value out of range (λ ≤ 0, an infinite number, `samples = 0`, `k = 0`, ...), Sum-of-Gamma
 /// without `k`, keys that contradict each other (`k` without Sum-of-Gamma, `target_density`
-/// without the adaptive target, `target_tau` without noise), a key given twice, and any
-/// signature not listed above. The configuration the attribute emits is always one that
+/// without the adaptive target, `target_tau` without noise), a key that does not apply to the
+/// estimator (with the reason), a noise the perturbed optimizer cannot use, the perturbed
+/// optimizer over a batched solver, a key given twice, and any signature not listed above. The configuration the attribute emits is always one that
 /// `ImleConfig::validate` accepts.
 ///
 /// Examples: see the `imle` crate's documentation of this attribute.

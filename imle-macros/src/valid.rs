@@ -11,6 +11,10 @@ use syn::{Error, Ident};
 
 /// The checked configuration. `None` means "not given": the runtime's default applies.
 pub struct Config {
+    /// What the attribute generates over the solver.
+    pub estimator: Estimator,
+    /// The `estimator = "..."` value as written, for errors that involve the function too.
+    pub estimator_tokens: Option<TokenStream>,
     pub noise: Noise,
     pub target: Option<Target>,
     pub lambda: Option<f32>,
@@ -24,8 +28,64 @@ pub struct Config {
     pub sense: Option<Sense>,
     pub reduce: Option<Reduce>,
     pub seed: Option<u64>,
+    /// The perturbed optimizer's σ and perturbation (`estimator = "perturbed"` only).
+    pub sigma: Option<f32>,
+    pub perturbation: Option<Perturbation>,
     /// The layer type's name (`name = "..."`).
     pub name: Option<Ident>,
+}
+
+/// The estimator the attribute builds over the solver (`estimator = "..."`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Estimator {
+    /// `ImleLayer` with the attribute's `ImleConfig` (the default).
+    Imle,
+    /// `StraightThrough`, the wrapper of `ImleLayer::straight_through`.
+    StraightThrough,
+    /// `ImleLayer` with `ImleConfig::blackbox`'s configuration.
+    Blackbox,
+    /// `perturbed::PerturbedOptimizer` with a `PerturbedConfig`.
+    Perturbed,
+    /// `spo::SpoPlus` with a `Sense`.
+    SpoPlus,
+}
+
+impl Estimator {
+    fn parse(name: &str) -> Estimator {
+        match name {
+            "straight_through" => Estimator::StraightThrough,
+            "blackbox" => Estimator::Blackbox,
+            "perturbed" => Estimator::Perturbed,
+            "spo_plus" => Estimator::SpoPlus,
+            _ => Estimator::Imle,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Estimator::Imle => "imle",
+            Estimator::StraightThrough => "straight_through",
+            Estimator::Blackbox => "blackbox",
+            Estimator::Perturbed => "perturbed",
+            Estimator::SpoPlus => "spo_plus",
+        }
+    }
+
+    /// The noise when `noise` is not given: I-MLE's Gumbel; none for the straight-through
+    /// baseline (`MAP(θ)` forward) and blackbox (which has none); Gaussian for the perturbed
+    /// optimizer (Berthet et al.'s, and the only one its multiplicative form accepts).
+    fn default_noise(self) -> &'static str {
+        match self {
+            Estimator::Imle => DEFAULT_NOISE,
+            Estimator::Perturbed => "gaussian",
+            Estimator::StraightThrough | Estimator::Blackbox | Estimator::SpoPlus => "none",
+        }
+    }
+}
+
+pub enum Perturbation {
+    Additive,
+    Multiplicative,
 }
 
 pub enum Noise {
@@ -59,7 +119,15 @@ pub const DEFAULT_GAMMA_TERMS: u32 = 10;
 pub const DEFAULT_TARGET_DENSITY: f32 = 1.0;
 pub const DEFAULT_ADAPTIVE_STEP: f32 = 1e-4;
 
+const ESTIMATORS: &[&str] = &[
+    "imle",
+    "straight_through",
+    "blackbox",
+    "perturbed",
+    "spo_plus",
+];
 const NOISES: &[&str] = &["sum_of_gamma", "gumbel", "gaussian", "none"];
+const PERTURBATIONS: &[&str] = &["additive", "multiplicative"];
 const TARGETS: &[&str] = &["perturb", "normalized", "adaptive"];
 const SENSES: &[&str] = &["maximize", "minimize"];
 const REDUCES: &[&str] = &["none", "mean"];
@@ -96,6 +164,7 @@ const U32_MAX: u64 = u32::MAX as u64;
 
 /// Every key, in the order of the documentation.
 const KEYS: &[(&str, Kind)] = &[
+    ("estimator", Kind::Choice(ESTIMATORS)),
     ("noise", Kind::Choice(NOISES)),
     ("k", Kind::Number(Range::GammaK)),
     ("gamma_terms", Kind::Count { min: 1, max: 255 }),
@@ -131,7 +200,27 @@ const KEYS: &[(&str, Kind)] = &[
     ),
     ("target_density", Kind::Number(Range::NonNegative)),
     ("adaptive_step", Kind::Number(Range::Positive)),
+    ("sigma", Kind::Number(Range::Positive)),
+    ("perturbation", Kind::Choice(PERTURBATIONS)),
     ("name", Kind::Name),
+];
+
+/// Other names of the estimators (the examples' method names, the papers' acronyms), with
+/// ours: `estimator = "ste"` is an error that suggests `"straight_through"`.
+const ESTIMATOR_ALIASES: &[(&str, &str)] = &[
+    ("ste", "straight_through"),
+    ("straight-through", "straight_through"),
+    ("identity", "straight_through"),
+    ("bb", "blackbox"),
+    ("pfyl", "perturbed"),
+    ("fenchel_young", "perturbed"),
+    ("perturbed_optimizer", "perturbed"),
+    ("dpo", "perturbed"),
+    ("spo", "spo_plus"),
+    ("spo+", "spo_plus"),
+    ("spoplus", "spo_plus"),
+    ("i-mle", "imle"),
+    ("aimle", "imle"),
 ];
 
 /// Names from torch-imle, AIMLE and the paper, and other likely guesses, with our key.
@@ -153,6 +242,10 @@ const ALIASES: &[(&str, &str)] = &[
     ("step", "adaptive_step"),
     ("maximize", "sense"),
     ("minimize", "sense"),
+    ("method", "estimator"),
+    ("gradient", "estimator"),
+    ("epsilon", "sigma"),
+    ("noise_scale", "sigma"),
 ];
 
 /// A checked value of one key.
@@ -252,8 +345,128 @@ pub fn validate(args: &[Arg]) -> syn::Result<Config> {
             Err(error) => errors.push(error),
         }
     }
-    let config = consistent(&given, &seen, &mut errors);
+    // The estimator decides which keys apply; an unknown one has its error, and checking the
+    // other keys against a guess would only add noise.
+    if seen.contains(&"estimator") && given.entry("estimator").is_none() {
+        return Err(errors
+            .finish(())
+            .expect_err("the estimator's error was pushed"));
+    }
+    let estimator = Estimator::parse(given.choice("estimator").unwrap_or("imle"));
+    for arg in args {
+        let Some(key) = given.0.keys().copied().find(|key| arg.key == key) else {
+            continue;
+        };
+        if let Some(why) = not_applicable(key, estimator) {
+            let chosen = match given.entry("estimator") {
+                Some(_) => format!("estimator = \"{}\"", estimator.name()),
+                None => "estimator = \"imle\" (the default)".to_string(),
+            };
+            errors.push(Error::new_spanned(
+                &arg.key,
+                format!("`{key}` does not apply to {chosen}: {why}"),
+            ));
+            // Still `seen`, so the checks that involve it are skipped.
+            given.0.remove(key);
+        }
+    }
+    let config = consistent(&given, &seen, estimator, &mut errors);
     errors.finish(config)
+}
+
+/// The estimator `args` ask for, if they name a valid one (for the stand-in types that an
+/// attribute with errors still defines).
+pub fn declared_estimator(args: &[Arg]) -> Estimator {
+    args.iter()
+        .find(|arg| arg.key == "estimator")
+        .and_then(|arg| match &arg.value {
+            Value::Str(name) => ESTIMATORS
+                .contains(&name.value().as_str())
+                .then(|| Estimator::parse(&name.value())),
+            _ => None,
+        })
+        .unwrap_or(Estimator::Imle)
+}
+
+/// Why `key` does not apply to `estimator` (the end of the error message), or `None` when it
+/// applies.
+fn not_applicable(key: &str, estimator: Estimator) -> Option<&'static str> {
+    const IMLE_BACKWARD: &[&str] = &[
+        "target",
+        "lambda",
+        "alpha",
+        "marginal_samples",
+        "target_tau",
+        "symmetric",
+        "scale_by_lambda",
+        "target_density",
+        "adaptive_step",
+    ];
+    const PERTURBED_ONLY: &[&str] = &["sigma", "perturbation"];
+    if matches!(key, "estimator" | "name" | "sense") {
+        return None;
+    }
+    match estimator {
+        Estimator::Imle => PERTURBED_ONLY.contains(&key).then_some(
+            "it configures the perturbed optimizer (`estimator = \"perturbed\"`); I-MLE's noise \
+             is scaled by `tau` and always added to θ",
+        ),
+        Estimator::StraightThrough if IMLE_BACKWARD.contains(&key) => Some(
+            "it configures I-MLE's backward pass (the target distribution and its gradient), \
+             and the straight-through estimator's backward pass is the identity; remove it, or \
+             use `estimator = \"imle\"`",
+        ),
+        Estimator::StraightThrough => PERTURBED_ONLY.contains(&key).then_some(
+            "it configures the perturbed optimizer (`estimator = \"perturbed\"`); the \
+             straight-through forward noise is scaled by `tau`",
+        ),
+        Estimator::Blackbox => match key {
+            "lambda" => None,
+            "noise" | "k" | "gamma_terms" | "tau" | "target_tau" | "seed" => Some(
+                "blackbox differentiation draws no noise (it is I-MLE with `noise = \"none\"` \
+                 and the gradient divided by λ); for a noisy variant use `estimator = \"imle\"`",
+            ),
+            "samples" | "marginal_samples" | "reduce" => Some(
+                "without noise every sample would be the same MAP(θ), so blackbox \
+                 differentiation solves each instance once",
+            ),
+            "scale_by_lambda" => Some(
+                "blackbox differentiation always divides the gradient by λ; for the undivided \
+                 gradient use `estimator = \"imle\"` with `noise = \"none\"`",
+            ),
+            "sigma" | "perturbation" => Some(
+                "it configures the perturbed optimizer (`estimator = \"perturbed\"`); \
+                 blackbox differentiation draws no noise",
+            ),
+            _ => Some(
+                "blackbox differentiation's target is fixed, θ − λ·∂L/∂z with a one-sided \
+                 difference; for other targets use `estimator = \"imle\"` with \
+                 `noise = \"none\"`",
+            ),
+        },
+        Estimator::Perturbed => match key {
+            "noise" | "samples" | "seed" | "sigma" | "perturbation" => None,
+            "k" | "gamma_terms" => Some(
+                "it parametrises Sum-of-Gamma noise, which the perturbed optimizer cannot use: \
+                 its Jacobian needs the score ∇ log density of the noise in closed form, and \
+                 Sum-of-Gamma has none; use `noise = \"gaussian\"` or `\"gumbel\"`",
+            ),
+            "tau" => Some("the perturbed optimizer's noise scale is `sigma`"),
+            "reduce" => Some(
+                "the perturbed optimizer always returns the mean over its samples, y_σ(θ), \
+                 of shape [B, d]",
+            ),
+            _ => Some(
+                "it configures I-MLE's target distribution, and the perturbed optimizer has \
+                 none: its gradient is the Monte-Carlo Jacobian of y_σ(θ) (or, through \
+                 `fenchel_young_loss`, y_σ(θ) − y); remove it, or use `estimator = \"imle\"`",
+            ),
+        },
+        Estimator::SpoPlus => Some(
+            "SPO+ is a deterministic loss (one solver call on 2ĉ − c per instance) with no \
+             noise, samples or target; its only key is `sense`",
+        ),
+    }
 }
 
 fn unknown_key(key: &Ident) -> Error {
@@ -294,13 +507,29 @@ fn parse_value(ident: &Ident, key: &'static str, kind: Kind, value: &Value) -> s
             match choices.iter().find(|choice| **choice == name) {
                 Some(choice) => Ok(Parsed::Choice(choice)),
                 None => {
-                    let hint = closest(&name, choices.iter().copied())
+                    let alias = match key {
+                        "estimator" => ESTIMATOR_ALIASES
+                            .iter()
+                            .find(|(alias, _)| alias.eq_ignore_ascii_case(&name))
+                            .map(|&(_, ours)| ours),
+                        _ => None,
+                    };
+                    let hint = alias
+                        .or_else(|| closest(&name, choices.iter().copied()))
                         .map(|c| format!("did you mean \"{c}\"? "))
                         .unwrap_or_default();
+                    let hint = match (key, name.as_str()) {
+                        ("estimator", "aimle") => "AIMLE is I-MLE with `target = \"adaptive\"`: \
+                                                   did you mean \"imle\"? "
+                            .to_string(),
+                        _ => hint,
+                    };
                     let what = match key {
+                        "estimator" => "estimator",
                         "noise" => "noise",
                         "target" => "target",
                         "sense" => "sense",
+                        "perturbation" => "perturbation",
                         _ => "reduction",
                     };
                     Err(Error::new_spanned(
@@ -422,16 +651,56 @@ fn check_number(
 }
 
 /// The checks across keys, and the typed configuration.
-fn consistent(given: &Given, seen: &[&str], errors: &mut Errors) -> Config {
-    // A key given with a bad value already has its error: checks against it would only add
-    // noise.
+fn consistent(given: &Given, seen: &[&str], estimator: Estimator, errors: &mut Errors) -> Config {
+    // A key given with a bad value (or one that does not apply to the estimator) already has
+    // its error: checks against it would only add noise.
     let known = |key: &str| given.entry(key).is_some() || !seen.contains(&key);
-    let noise_name = given.choice("noise").unwrap_or(DEFAULT_NOISE);
-    let noise_is = |name: &str| match given.entry("noise") {
-        Some(_) => format!("the noise is \"{name}\""),
-        None => format!("the noise is \"{name}\" (the default)"),
+    let noise_name = given.choice("noise").unwrap_or(estimator.default_noise());
+    let noise_is = |name: &str| match (given.entry("noise"), estimator) {
+        (Some(_), _) => format!("the noise is \"{name}\""),
+        (None, Estimator::Imle) => format!("the noise is \"{name}\" (the default)"),
+        (None, estimator) => format!(
+            "the noise is \"{name}\" (the default for estimator = \"{}\")",
+            estimator.name()
+        ),
     };
+    let perturbation = given.choice("perturbation").map(|p| match p {
+        "multiplicative" => Perturbation::Multiplicative,
+        _ => Perturbation::Additive,
+    });
+    if estimator == Estimator::Perturbed
+        && let Some(entry) = given.entry("noise")
+    {
+        let why = match noise_name {
+            "sum_of_gamma" => Some(
+                "the perturbed optimizer cannot use sum_of_gamma noise: its Jacobian \
+                 E[y*(θ + σZ)·∇ν(Z)]/σ needs the score ∇ν = −∇ log density of the noise in \
+                 closed form, and the Sum-of-Gamma density has none; use \"gaussian\" or \
+                 \"gumbel\""
+                    .to_string(),
+            ),
+            "none" => Some(
+                "the perturbed optimizer needs noise: without it y_σ(θ) is MAP(θ), piecewise \
+                 constant, with no gradient; use \"gaussian\" or \"gumbel\" (for a noiseless \
+                 estimator, `estimator = \"blackbox\"`)"
+                    .to_string(),
+            ),
+            "gumbel" if matches!(perturbation, Some(Perturbation::Multiplicative)) => Some(
+                "the multiplicative perturbation θ ⊙ exp(σZ − σ²/2) needs gaussian noise: its \
+                 −σ²/2 makes E[exp(σZ − σ²/2)] = 1 only for a standard normal Z; use \
+                 \"gaussian\" or `perturbation = \"additive\"`"
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        if let Some(why) = why {
+            errors.push(Error::new_spanned(&entry.tokens, why));
+        }
+    }
     let noise = match noise_name {
+        // Reported above; the perturbed optimizer's noise is never Sum-of-Gamma.
+        "sum_of_gamma" if estimator == Estimator::Perturbed => Noise::Gaussian,
+        "none" if estimator == Estimator::Perturbed => Noise::Gaussian,
         "sum_of_gamma" => {
             let k = given.number("k");
             if !seen.contains(&"k") {
@@ -475,8 +744,8 @@ fn consistent(given: &Given, seen: &[&str], errors: &mut Errors) -> Config {
                 errors.push(Error::new_spanned(
                     &entry.key,
                     format!(
-                        "`{key}` scales the noise, but the noise is \"none\": remove `{key}` or \
-                         choose a noise"
+                        "`{key}` scales the noise, but {}: remove `{key}` or choose a noise",
+                        noise_is("none")
                     ),
                 ));
             }
@@ -534,6 +803,8 @@ fn consistent(given: &Given, seen: &[&str], errors: &mut Errors) -> Config {
     }
 
     Config {
+        estimator,
+        estimator_tokens: given.entry("estimator").map(|entry| entry.tokens.clone()),
         noise,
         target,
         lambda,
@@ -543,7 +814,12 @@ fn consistent(given: &Given, seen: &[&str], errors: &mut Errors) -> Config {
         tau: given.number("tau"),
         target_tau: given.number("target_tau"),
         symmetric: given.flag("symmetric"),
-        scale_by_lambda: given.flag("scale_by_lambda"),
+        // Blackbox differentiation is I-MLE without noise and with the gradient divided by λ
+        // (`ImleConfig::blackbox`); `scale_by_lambda` itself does not apply to it.
+        scale_by_lambda: match estimator {
+            Estimator::Blackbox => Some(true),
+            _ => given.flag("scale_by_lambda"),
+        },
         sense: given.choice("sense").map(|sense| match sense {
             "minimize" => Sense::Minimize,
             _ => Sense::Maximize,
@@ -553,6 +829,8 @@ fn consistent(given: &Given, seen: &[&str], errors: &mut Errors) -> Config {
             _ => Reduce::None,
         }),
         seed: given.count("seed"),
+        sigma: given.number("sigma"),
+        perturbation,
         name: match given.entry("name") {
             Some(Entry {
                 parsed: Parsed::Name(name),
@@ -682,8 +960,77 @@ mod tests {
     }
 
     #[test]
+    fn each_estimator_takes_its_own_keys() {
+        let ok = |args: TokenStream| {
+            let args = crate::attr::parse(args).unwrap();
+            validate(&args).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let ste = ok(quote!(
+            estimator = "straight_through",
+            samples = 2,
+            tau = 0.5,
+            noise = "gumbel"
+        ));
+        assert_eq!(ste.estimator, Estimator::StraightThrough);
+        assert!(matches!(
+            ok(quote!(estimator = "straight_through")).noise,
+            Noise::None
+        ));
+        let bb = ok(quote!(
+            estimator = "blackbox",
+            lambda = 20,
+            sense = "minimize"
+        ));
+        assert!(matches!(bb.noise, Noise::None));
+        assert_eq!((bb.lambda, bb.scale_by_lambda), (Some(20.0), Some(true)));
+        let perturbed = ok(quote!(
+            estimator = "perturbed",
+            sigma = 0.5,
+            samples = 4,
+            seed = 2
+        ));
+        assert!(matches!(perturbed.noise, Noise::Gaussian));
+        assert_eq!(perturbed.sigma, Some(0.5));
+        let perturbed = ok(quote!(estimator = "perturbed", noise = "gumbel"));
+        assert!(matches!(perturbed.noise, Noise::Gumbel));
+        assert_eq!(
+            ok(quote!(estimator = "spo_plus", sense = "minimize")).estimator,
+            Estimator::SpoPlus
+        );
+        assert_eq!(ok(quote!()).estimator, Estimator::Imle);
+    }
+
+    #[test]
+    fn keys_that_do_not_apply_say_why() {
+        let found = errors(quote!(estimator = "spo_plus", lambda = 1, k = 3));
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].starts_with("`lambda` does not apply to estimator = \"spo_plus\""));
+        let found = errors(quote!(estimator = "straight_through", target = "adaptive"));
+        assert!(
+            found[0].contains("backward pass is the identity"),
+            "{found:?}"
+        );
+        let found = errors(quote!(
+            estimator = "perturbed",
+            noise = "sum_of_gamma",
+            k = 2
+        ));
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found.iter().all(|e| e.contains("closed form")), "{found:?}");
+        let found = errors(quote!(sigma = 1));
+        assert!(
+            found[0].contains("estimator = \"imle\" (the default)"),
+            "{found:?}"
+        );
+        // An unknown estimator: its error only, no guesses about the other keys.
+        let found = errors(quote!(estimator = "perturbd", sigma = 1, lambda = 2));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(errors(quote!(estimator = "spo"))[0].contains("did you mean \"spo_plus\""));
+    }
+
+    #[test]
     fn aliases_suggest_our_names() {
         assert!(errors(quote!(nb_samples = 2))[0].contains("did you mean `samples`"));
-        assert!(errors(quote!(banana = 2))[0].contains("the keys are: noise, k,"));
+        assert!(errors(quote!(banana = 2))[0].contains("the keys are: estimator, noise, k,"));
     }
 }

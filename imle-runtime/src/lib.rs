@@ -9,6 +9,7 @@
 //!   2020) over any [`MapSolver`].
 //! * [`loss`]: the Hamming loss in the form that trains ([`loss::hamming`]).
 //! * [`spo`]: the SPO+ loss of predict-then-optimise ([`spo::SpoPlus`]), over any solver.
+//! * [`StraightThrough`]: the straight-through estimator as a layer over any solver.
 //! * [`init`]: reproducible initial weights for candle-nn models ([`init::seeded_init`]).
 //! * [`cuda`]: the GPU path (feature `cuda`): noise and fused perturb-and-MAP top-k kernels.
 //!
@@ -43,6 +44,7 @@ pub mod perturbed;
 mod solver;
 mod solvers;
 pub mod spo;
+mod straight_through;
 
 pub use config::{ImleConfig, Reduce, Sense, Target};
 pub use layer::{Evaluation, ImleLayer, Training, repeat_samples};
@@ -55,3 +57,4 @@ pub use solvers::{
     Argmax, DigraphScratch, DigraphShortestPath, DijkstraScratch, GridShortestPath, KruskalScratch,
     MaxSpanningTree, NegativeCosts, Neighbourhood, TopK,
 };
+pub use straight_through::StraightThrough;

@@ -4,10 +4,13 @@
 //! The generated code stays thin: it names the user's function and types, and everything that
 //! behaves (buffers, conversions, error mapping) lives here, written once.
 
-use crate::config::ImleConfig;
+use crate::config::{ImleConfig, Sense};
 use crate::layer::ImleLayer;
 use crate::noise::Noise;
+use crate::perturbed::{ConfiguredPerturbed, PerturbedConfig, PerturbedOptimizer};
 use crate::solver::{Batched, ConfiguredSolver, MapSolver, Solver, copy_solution, wrong_length};
+use crate::spo::{ConfiguredSpo, SpoPlus};
+use crate::straight_through::StraightThrough;
 use std::fmt::Display;
 
 pub use candle_core::{Error, Result, Tensor};
@@ -211,8 +214,53 @@ impl<S: Solver + ConfiguredSolver + HasContext> ImleLayer<S> {
     }
 }
 
+/// Straight-through layers of `#[imle_layer(estimator = "straight_through")]` solvers that
+/// take a context.
+impl<S: Solver + ConfiguredSolver + HasContext> StraightThrough<S> {
+    /// The estimator with the attribute's configuration around `context` (see
+    /// [`ImleLayer::from_context`]).
+    pub fn from_context(context: S::Context) -> Self {
+        Self::configured(S::from_context(context))
+    }
+
+    /// The context the solver was built with.
+    pub fn context(&self) -> &S::Context {
+        self.solver().context()
+    }
+}
+
+/// Perturbed optimizers of `#[imle_layer(estimator = "perturbed")]` solvers that take a
+/// context.
+impl<S: MapSolver + ConfiguredPerturbed + HasContext> PerturbedOptimizer<S> {
+    /// The optimizer with the attribute's configuration around `context` (see
+    /// [`ImleLayer::from_context`]).
+    pub fn from_context(context: S::Context) -> Self {
+        Self::configured(S::from_context(context))
+    }
+
+    /// The context the solver was built with.
+    pub fn context(&self) -> &S::Context {
+        self.solver().context()
+    }
+}
+
+/// SPO+ losses of `#[imle_layer(estimator = "spo_plus")]` solvers that take a context.
+impl<S: Solver + ConfiguredSpo + HasContext> SpoPlus<S> {
+    /// SPO+ with the attribute's sense over the solver around `context` (see
+    /// [`ImleLayer::from_context`]).
+    pub fn from_context(context: S::Context) -> Self {
+        Self::configured(S::from_context(context))
+    }
+
+    /// The context the solver was built with.
+    pub fn context(&self) -> &S::Context {
+        self.solver().context()
+    }
+}
+
 /// The stand-in solver of a layer whose `#[imle_layer]` attribute has errors: the attribute
-/// reports them and still defines the layer type (as `ImleLayer<Invalid>`), so that code using
+/// reports them and still defines the layer type (as `ImleLayer<Invalid>`, or the chosen
+/// estimator's type over `Invalid`), so that code using
 /// the layer adds no errors of its own. It never runs, since the crate does not compile.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Invalid;
@@ -233,6 +281,14 @@ impl MapSolver for Invalid {
 
 impl ConfiguredSolver for Invalid {
     const CONFIG: ImleConfig = ImleConfig::new(Noise::None);
+}
+
+impl ConfiguredPerturbed for Invalid {
+    const PERTURBED_CONFIG: PerturbedConfig = PerturbedConfig::DEFAULT;
+}
+
+impl ConfiguredSpo for Invalid {
+    const SENSE: Sense = Sense::Maximize;
 }
 
 #[cfg(test)]

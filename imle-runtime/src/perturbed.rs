@@ -112,6 +112,20 @@ pub struct PerturbedConfig {
 }
 
 impl PerturbedConfig {
+    /// The defaults: Gaussian noise (the noise of Berthet et al., PyEPO and InferOpt, and the
+    /// only one the multiplicative form accepts), σ = 1, one sample, additive,
+    /// [`Sense::Maximize`], seed 0. A `const`, so a configuration can be written as
+    /// `PerturbedConfig { sigma: 0.5, ..PerturbedConfig::DEFAULT }` in a constant (what
+    /// `#[imle_layer(estimator = "perturbed")]` emits).
+    ///
+    /// ```
+    /// use imle_runtime::perturbed::PerturbedConfig;
+    /// const HALF: PerturbedConfig = PerturbedConfig { sigma: 0.5, ..PerturbedConfig::DEFAULT };
+    /// assert!(HALF.validate().is_ok());
+    /// assert_eq!(PerturbedConfig::default(), PerturbedConfig::DEFAULT);
+    /// ```
+    pub const DEFAULT: PerturbedConfig = PerturbedConfig::new(Noise::Gaussian, 1.0, 1);
+
     /// `noise`, σ and S; additive, [`Sense::Maximize`], seed 0.
     #[must_use]
     pub const fn new(noise: Noise, sigma: f32, samples: u32) -> Self {
@@ -176,6 +190,44 @@ impl PerturbedConfig {
     }
 }
 
+impl Default for PerturbedConfig {
+    /// [`PerturbedConfig::DEFAULT`].
+    fn default() -> Self {
+        PerturbedConfig::DEFAULT
+    }
+}
+
+/// A solver type that carries the configuration of its perturbed optimizer: what
+/// `#[imle_layer(estimator = "perturbed")]` generates (the counterpart of
+/// [`ConfiguredSolver`](crate::ConfiguredSolver) for [`ImleLayer`](crate::ImleLayer)). It
+/// gives the optimizer [`Default`] (when the solver is `Default`) and
+/// [`PerturbedOptimizer::configured`].
+///
+/// ```
+/// use imle_runtime::perturbed::{ConfiguredPerturbed, PerturbedConfig, PerturbedOptimizer};
+/// use imle_runtime::{MapSolver, Noise};
+///
+/// #[derive(Default)]
+/// struct Pick;
+/// impl MapSolver for Pick {
+///     type Scratch = ();
+///     fn name(&self) -> &str { "pick" }
+///     fn solve(&self, t: &[f32], _: &[usize], z: &mut [f32], _: &mut ()) -> candle_core::Result<()> {
+///         z[(0..t.len()).fold(0, |b, i| if t[i] > t[b] { i } else { b })] = 1.0;
+///         Ok(())
+///     }
+/// }
+/// impl ConfiguredPerturbed for Pick {
+///     const PERTURBED_CONFIG: PerturbedConfig = PerturbedConfig::new(Noise::Gumbel, 0.5, 8);
+/// }
+/// let optimizer = PerturbedOptimizer::<Pick>::default();
+/// assert_eq!(optimizer.config().samples, 8);
+/// ```
+pub trait ConfiguredPerturbed {
+    /// The configuration the optimizer starts from (checked when the type was generated).
+    const PERTURBED_CONFIG: PerturbedConfig;
+}
+
 /// A perturbed optimizer over a [`MapSolver`]: `θ [B, d] ↦ y_σ(θ) [B, d]`, differentiable
 /// with the Monte-Carlo Jacobian of Berthet et al.; see the [module docs](self).
 pub struct PerturbedOptimizer<S: MapSolver> {
@@ -208,16 +260,53 @@ struct Draws {
     solutions: Vec<f32>,
 }
 
+impl<S: MapSolver + ConfiguredPerturbed + Default> Default for PerturbedOptimizer<S> {
+    /// The optimizer with the configuration its solver type carries.
+    fn default() -> Self {
+        Self::configured(S::default())
+    }
+}
+
+impl<S: MapSolver + ConfiguredPerturbed> PerturbedOptimizer<S> {
+    /// An optimizer around `solver` with the configuration its type carries (for solvers
+    /// that hold data). Not validated here: the constant was checked when the type was
+    /// generated, and every call validates the configuration again.
+    pub fn configured(solver: S) -> Self {
+        Self::from_arc(Arc::new(solver), S::PERTURBED_CONFIG)
+    }
+}
+
 impl<S: MapSolver> PerturbedOptimizer<S> {
     /// An optimizer over `solver`; errors on an invalid `config` (see
     /// [`PerturbedConfig::validate`]).
     pub fn new(solver: S, config: PerturbedConfig) -> Result<Self> {
         config.validate()?;
-        Ok(PerturbedOptimizer {
-            solver: Arc::new(solver),
+        Ok(Self::from_arc(Arc::new(solver), config))
+    }
+
+    fn from_arc(solver: Arc<S>, config: PerturbedConfig) -> Self {
+        PerturbedOptimizer {
+            solver,
             config,
             calls: Arc::new(AtomicU64::new(0)),
-        })
+        }
+    }
+
+    /// The same solver with another configuration, validated; the noise sequence restarts
+    /// (a fresh call counter), as the layer's `with_*` methods do.
+    ///
+    /// ```
+    /// use imle_runtime::perturbed::{PerturbedConfig, PerturbedOptimizer};
+    /// use imle_runtime::{Argmax, Noise};
+    /// let optimizer = PerturbedOptimizer::new(Argmax, PerturbedConfig::DEFAULT)?;
+    /// let tuned = optimizer.clone().with_config(optimizer.config().with_seed(7))?;
+    /// assert_eq!(tuned.config().seed, 7);
+    /// assert!(optimizer.with_config(PerturbedConfig { sigma: 0.0, ..PerturbedConfig::DEFAULT }).is_err());
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    pub fn with_config(self, config: PerturbedConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self::from_arc(self.solver, config))
     }
 
     /// The configuration.

@@ -81,6 +81,64 @@ pub struct SpoPlus<S: Solver> {
     sense: Sense,
 }
 
+impl<S: Solver> Clone for SpoPlus<S> {
+    /// Clones share the solver.
+    fn clone(&self) -> Self {
+        SpoPlus {
+            solver: self.solver.clone(),
+            sense: self.sense,
+        }
+    }
+}
+
+/// A solver type that carries the sense of its SPO+ loss: what
+/// `#[imle_layer(estimator = "spo_plus")]` generates (the counterpart of
+/// [`ConfiguredSolver`](crate::ConfiguredSolver) for [`ImleLayer`](crate::ImleLayer)). It
+/// gives [`SpoPlus`] [`Default`] (when the solver is `Default`) and [`SpoPlus::configured`].
+///
+/// ```
+/// use imle_runtime::spo::{ConfiguredSpo, SpoPlus};
+/// use imle_runtime::{MapSolver, Sense};
+///
+/// /// The cheapest item, one-hot.
+/// #[derive(Default)]
+/// struct Cheapest;
+/// impl MapSolver for Cheapest {
+///     type Scratch = ();
+///     fn name(&self) -> &str { "cheapest" }
+///     fn solve(&self, c: &[f32], _: &[usize], z: &mut [f32], _: &mut ()) -> candle_core::Result<()> {
+///         z[(0..c.len()).fold(0, |b, i| if c[i] < c[b] { i } else { b })] = 1.0;
+///         Ok(())
+///     }
+/// }
+/// impl ConfiguredSpo for Cheapest {
+///     const SENSE: Sense = Sense::Minimize;
+/// }
+/// assert_eq!(SpoPlus::<Cheapest>::default().sense(), Sense::Minimize);
+/// ```
+pub trait ConfiguredSpo {
+    /// The direction the solver optimises in.
+    const SENSE: Sense;
+}
+
+impl<B: ConfiguredSpo> ConfiguredSpo for crate::solver::Batched<B> {
+    const SENSE: Sense = B::SENSE;
+}
+
+impl<S: Solver + ConfiguredSpo + Default> Default for SpoPlus<S> {
+    /// SPO+ over the solver's default value, with the sense its type carries.
+    fn default() -> Self {
+        Self::configured(S::default())
+    }
+}
+
+impl<S: Solver + ConfiguredSpo> SpoPlus<S> {
+    /// SPO+ over `solver`, with the sense its type carries.
+    pub fn configured(solver: S) -> Self {
+        Self::new(solver, S::SENSE)
+    }
+}
+
 impl<S: Solver> SpoPlus<S> {
     /// SPO+ over the feasible set of `solver`, which optimises in direction `sense` (see
     /// [`SpoPlus`] for how the sense enters the loss). Any [`MapSolver`](crate::MapSolver)
