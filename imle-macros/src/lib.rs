@@ -110,7 +110,7 @@ use proc_macro::TokenStream;
 /// |-----|-------|---------|
 /// | `estimator` | `"imle"`, `"straight_through"`, `"blackbox"`, `"perturbed"` or `"spo_plus"` (above) | `"imle"` |
 /// | `noise` | `"sum_of_gamma"`, `"gumbel"`, `"gaussian"` or `"none"` | `"gumbel"`; `"none"` for `"straight_through"` and `"blackbox"`, `"gaussian"` for `"perturbed"` |
-/// | `k` | Sum-of-Gamma's `k` (the expected number of ones in a solution), > 0; required with `"sum_of_gamma"` and only allowed with it | — |
+/// | `k` | Sum-of-Gamma's `k` (the expected number of ones in a solution), at least `Noise::sum_of_gamma_min_k(gamma_terms)` (1e-3 with 10 terms); required with `"sum_of_gamma"` and only allowed with it | — |
 /// | `gamma_terms` | Sum-of-Gamma's number of terms `s`, 1..=255; only with `"sum_of_gamma"` | `10` |
 /// | `target` | `"perturb"` (θ' = α·θ − λ·∂L/∂z), `"normalized"` (θ' = α·θ − λ·(‖θ‖/‖g‖)·g per row: invariant to the loss's reduction) or `"adaptive"` (AIMLE) | `"perturb"` |
 /// | `lambda` | λ, > 0 (for `"adaptive"`: the initial β, ≥ 0). With `"perturb"` its scale must match ∂L/∂z: a loss averaged over N entries needs ~N times the λ of the same loss summed; `"normalized"` does not (λ ≈ 1). With `"blackbox"`: the interpolation step (Vlastelica et al. use 10–20) | `10` |

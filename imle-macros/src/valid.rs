@@ -155,8 +155,8 @@ enum Range {
     /// `lambda`: > 0 for the perturb target; the adaptive target's initial β is
     /// [`Range::NonNegative`] instead.
     Lambda,
-    /// Sum-of-Gamma's `k`: at least the smallest normal f32, so that the gamma shape 1/k is
-    /// a finite f32 (the runtime's `ImleConfig::validate` has the same bound).
+    /// Sum-of-Gamma's `k`: > 0 here; its lower bound depends on `gamma_terms` and is checked
+    /// with the other keys ([`sum_of_gamma_min_k`]).
     GammaK,
 }
 
@@ -629,7 +629,7 @@ fn check_number(
             Range::Finite => true,
             Range::NonNegative => single >= 0.0,
             Range::Positive | Range::Lambda => single > 0.0,
-            Range::GammaK => single >= f32::MIN_POSITIVE,
+            Range::GammaK => single > 0.0,
         };
     if ok {
         return Ok(Parsed::Number(single));
@@ -639,15 +639,21 @@ fn check_number(
         Range::NonNegative => "finite and >= 0",
         Range::Positive => "finite and > 0",
         Range::Lambda => "finite and > 0 (0 is allowed only for the adaptive target)",
-        Range::GammaK => {
-            "finite and >= 1.1754944e-38 (the smallest normal f32: the gamma shape 1/k must be \
-             a finite f32)"
-        }
+        Range::GammaK => "finite and > 0 (the expected number of ones in a solution)",
     };
     Err(Error::new_spanned(
         value,
         format!("`{key}` must be {rule}, got {text}{why}"),
     ))
+}
+
+/// The smallest Sum-of-Gamma `k` for `terms` terms: max(1e-3, s (H_s - 1) / 30000). The
+/// same formula as the runtime's `Noise::sum_of_gamma_min_k` (which says why); the tests of
+/// both check the same values.
+fn sum_of_gamma_min_k(terms: u32) -> f32 {
+    let s = f64::from(terms);
+    let h: f64 = (1..=terms).map(|i| 1.0 / f64::from(i)).sum();
+    (s * (h - 1.0) / 30_000.0).max(1e-3) as f32
 }
 
 /// The checks across keys, and the typed configuration.
@@ -713,6 +719,20 @@ fn consistent(given: &Given, seen: &[&str], estimator: Estimator, errors: &mut E
             let terms = given
                 .count("gamma_terms")
                 .map_or(DEFAULT_GAMMA_TERMS, |t| t as u32);
+            let min_k = sum_of_gamma_min_k(terms);
+            if let (Some(value), Some(entry)) = (k, given.entry("k"))
+                && value < min_k
+            {
+                errors.push(Error::new_spanned(
+                    &entry.tokens,
+                    format!(
+                        "`k` must be at least {min_k:e} with {terms} Sum-of-Gamma terms, got \
+                         {value:e}: the sampler inverts the exact distribution of the sum of \
+                         gammas, whose series needs too many terms below that (fewer \
+                         `gamma_terms` allow a smaller k)"
+                    ),
+                ));
+            }
             Noise::SumOfGamma {
                 k: k.unwrap_or(1.0),
                 terms,
@@ -932,11 +952,21 @@ mod tests {
     }
 
     #[test]
-    fn sum_of_gamma_k_must_have_a_finite_inverse() {
-        // 1e-39 is a subnormal f32 > 0, but 1/k overflows; the smallest normal f32 is fine.
-        let found = errors(quote!(noise = "sum_of_gamma", k = 1e-39));
-        assert!(found[0].contains("gamma shape 1/k"), "{found:?}");
-        assert!(errors(quote!(noise = "sum_of_gamma", k = 1.1754944e-38)).is_empty());
+    fn sum_of_gamma_k_has_a_lower_bound_that_depends_on_the_terms() {
+        // The values the runtime's `Noise::sum_of_gamma_min_k` doc test states.
+        assert_eq!(sum_of_gamma_min_k(1), 1e-3);
+        assert_eq!(sum_of_gamma_min_k(13), 1e-3);
+        assert!((sum_of_gamma_min_k(50) - 0.005_832).abs() < 1e-6);
+        assert!((sum_of_gamma_min_k(255) - 0.043_524).abs() < 1e-6);
+        let found = errors(quote!(noise = "sum_of_gamma", k = 1e-4));
+        assert!(found[0].contains("at least 1e-3 with 10"), "{found:?}");
+        assert!(errors(quote!(noise = "sum_of_gamma", k = 0.001)).is_empty());
+        let found = errors(quote!(noise = "sum_of_gamma", k = 0.01, gamma_terms = 255));
+        assert!(
+            found[0].contains("with 255 Sum-of-Gamma terms"),
+            "{found:?}"
+        );
+        assert!(errors(quote!(noise = "sum_of_gamma", k = 0.0))[0].contains("finite and > 0"));
     }
 
     #[test]

@@ -141,13 +141,16 @@ impl Noise {
     /// whose mean number of terms is s (H_s - 1) / k (`sog_exact.rs`); the bound keeps it
     /// at most 30,000, so that the table is built in about a second at worst. Below
     /// k = 1e-3 (a thousandth of a one per solution) the sum is too concentrated for the
-    /// `f64` series. The bound is 1e-3 up to s = 17, 0.0058 at s = 50, 0.044 at s = 255.
+    /// `f64` series. The bound is 1e-3 up to s = 13, 0.0058 at s = 50, 0.044 at s = 255.
+    /// The `#[imle_layer]` attribute checks the same bound at compile time.
     ///
     /// ```
     /// use imle_runtime::noise::Noise;
     ///
     /// assert_eq!(Noise::sum_of_gamma_min_k(1), 1e-3);
-    /// assert!(Noise::sum_of_gamma_min_k(255) < 0.05);
+    /// assert_eq!(Noise::sum_of_gamma_min_k(13), 1e-3);
+    /// assert!((Noise::sum_of_gamma_min_k(50) - 0.005_832).abs() < 1e-6);
+    /// assert!((Noise::sum_of_gamma_min_k(255) - 0.043_524).abs() < 1e-6);
     /// ```
     #[must_use]
     pub fn sum_of_gamma_min_k(terms: u32) -> f32 {
