@@ -147,6 +147,73 @@ fn top_k_rows(table: &mut Table, repeats: usize) -> Result<()> {
     Ok(())
 }
 
+/// What bounds the top-k row at S = 10, measured in the same run: the copy bandwidth (for
+/// the bytes the layer must move), one selection pass over the B·S rows, and one noise pass
+/// over the B·S·n values. The layer does two of each (forward, and the target in backward).
+fn top_k_bound_rows(table: &mut Table, repeats: usize) -> Result<()> {
+    let (batch, n, k, samples) = (128usize, 1000usize, 10usize, 10usize);
+    let rows = batch * samples;
+    // Copy bandwidth on all threads: 64 MiB, both buffers already faulted in.
+    let len = 16 << 20;
+    let src = vec![1.0f32; len];
+    let mut dst = vec![0.0f32; len];
+    let copy = time(1, repeats, || {
+        dst.par_chunks_mut(1 << 16)
+            .zip(src.par_chunks(1 << 16))
+            .for_each(|(d, s)| d.copy_from_slice(s));
+    });
+    let bandwidth = (len * 4 * 2) as f64 / copy.0 / 1e9; // read + write
+    table.add(
+        "copy_bandwidth",
+        "bound: copy bandwidth, 64 MiB, all threads (read+write)".into(),
+        "GB/s",
+        (bandwidth, (len * 8) as f64 / copy.1 / 1e9),
+    );
+    let solver = TopK::new(k)?;
+    let inputs: Vec<f32> = (0..rows * n).map(|i| ((i * 7919) % 1009) as f32).collect();
+    let mut z = vec![0.0f32; rows * n];
+    let select = time(1, repeats, || {
+        solver
+            .solve_rows(
+                &[n],
+                &|row, input| input.copy_from_slice(&inputs[row * n..][..n]),
+                &mut z,
+            )
+            .expect("top-k");
+    });
+    table.add(
+        "topk_select_pass_s10",
+        "bound: one top-k pass over B·S = 1280 rows, all threads".into(),
+        "ms/call",
+        scaled(select, 1e3),
+    );
+    let noise = Noise::SumOfGamma { k: 10.0, terms: 10 };
+    let mut values = vec![0.0f32; rows * n];
+    let draw = time(1, repeats, || {
+        values
+            .par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(row, out)| fill_instance(&noise, NoiseKey::new(1, 0), row as u32, 0, out));
+    });
+    table.add(
+        "topk_noise_pass_s10",
+        "bound: one SoG noise pass over B·S·n = 1.28M, all threads".into(),
+        "ms/call",
+        scaled(draw, 1e3),
+    );
+    // The layer must read θ (B·n) and write z (B·S·n) forward, and read g, z and θ and
+    // write the gradient backward: (2 B·n + 3 B·S·n) f32 values at least.
+    let bytes = ((2 * batch * n + 3 * rows * n) * 4) as f64;
+    let bound = bytes / (bandwidth * 1e9) + 2.0 * select.0 + 2.0 * draw.0;
+    table.add(
+        "topk_bound_s10",
+        "bound: the layer's S=10 fwd+bwd at that speed (2+2 passes + bytes)".into(),
+        "ms/call",
+        (bound * 1e3, bound * 1e3),
+    );
+    Ok(())
+}
+
 fn shortest_path_rows(table: &mut Table, repeats: usize) -> Result<()> {
     let cpu = &Device::Cpu;
     for side in [12usize, 30] {
@@ -363,6 +430,7 @@ fn main() -> Result<()> {
         noise_rows(&mut table, threads, repeats);
     }
     top_k_rows(&mut table, repeats)?;
+    top_k_bound_rows(&mut table, repeats)?;
     shortest_path_rows(&mut table, repeats)?;
     digraph_rows(&mut table, repeats)?;
     macro_rows(&mut table, repeats)?;

@@ -329,7 +329,7 @@ fn f64_solvers_match_f32_ones() -> Result<()> {
 }
 
 // Values at the edges of what the attribute accepts: each must be a config the runtime accepts.
-#[imle_layer(noise = "sum_of_gamma", k = 0.001, gamma_terms = 255, tau = 0, target_tau = 0,
+#[imle_layer(noise = "sum_of_gamma", k = 0.0436, gamma_terms = 255, tau = 0, target_tau = 0,
     alpha = -1e30, lambda = 1e-30, samples = 65536, marginal_samples = 65535)]
 fn edges_perturb(theta: &[f32]) -> Vec<f32> {
     theta.to_vec()

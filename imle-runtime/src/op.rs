@@ -11,9 +11,11 @@
 //!   `σ·(MAP(αθ + σλg + στ'ε) − MAP(αθ − σλg + στ'ε)) / 2`
 //! * gradient: the mean of the terms over the `S·M` draws of each instance.
 //!
-//! The forward pass stores the noise it drew (4 bytes per element and sample, the size of the
-//! output) instead of regenerating it in backward: drawing Sum-of-Gamma noise costs far more
-//! than a solver call on typical sizes, so regenerating would nearly double the backward time.
+//! The noise is never stored: each solver input draws its row of ε straight into the input
+//! buffer, in the forward pass and again in the backward pass. Drawing a value costs a few
+//! nanoseconds (Sum-of-Gamma included, since it became a table lookup), less than writing it
+//! to a B·S·n buffer, reading it back and page-faulting that buffer in on every call
+//! (`BENCHMARKS.md` has the comparison).
 
 use crate::config::{ImleConfig, Reduce, Target};
 use crate::error::input_error;
@@ -30,6 +32,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub(crate) struct LayerState {
     pub(crate) calls: std::sync::atomic::AtomicU64,
     pub(crate) adaptive: Mutex<AdaptiveState>,
+    /// The backward pass's buffer of target solutions, kept between calls (taken and given
+    /// back once per backward pass).
+    buffer: Mutex<Vec<f32>>,
 }
 
 /// What the backward passes have seen so far, and AIMLE's β.
@@ -52,6 +57,24 @@ impl LayerState {
                 density: 0.0,
                 last_density: 0.0,
             }),
+            buffer: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A buffer of `len` values (contents unspecified): the kept one if no other pass holds
+    /// it, else a fresh one.
+    pub(crate) fn take_buffer(&self, len: usize) -> Vec<f32> {
+        let mut buffer =
+            std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|e| e.into_inner()));
+        buffer.resize(len, 0.0);
+        buffer
+    }
+
+    /// Keeps `buffer` for the next [`LayerState::take_buffer`].
+    pub(crate) fn give_back(&self, buffer: Vec<f32>) {
+        let mut kept = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+        if buffer.capacity() > kept.capacity() {
+            *kept = buffer;
         }
     }
 
@@ -102,8 +125,6 @@ pub(crate) struct Dims {
 
 /// What the forward pass keeps for the backward pass.
 struct Saved {
-    /// Forward noise, rows `b·S + s`, unscaled; empty when there is no noise.
-    noise: Vec<f32>,
     /// Per-sample solutions, rows `b·S + s`; kept only for `Reduce::Mean` (otherwise they are
     /// the op's output).
     samples: Option<Vec<f32>>,
@@ -157,6 +178,30 @@ impl<S: Solver> ImleOp<S> {
         self.explicit_noise.is_some() || self.config.noise != crate::noise::Noise::None
     }
 
+    /// Writes the solver input `α·θ_b + step·g + τ·ε_(b,d)` of instance b, draw d into
+    /// `input` (no ε when the layer has no noise; `g` empty for no gradient term), drawing ε
+    /// into `input` first so that no noise buffer exists.
+    #[allow(clippy::too_many_arguments)]
+    fn input(
+        &self,
+        input: &mut [f32],
+        b: usize,
+        d: usize,
+        theta: &[f32],
+        alpha: f32,
+        step: f32,
+        g: &[f32],
+        tau: f32,
+    ) {
+        let theta_b = &theta[b * self.dims.n..][..self.dims.n];
+        if self.has_noise() {
+            self.draw_noise(b, d, input);
+            solver_input(input, theta_b, alpha, step, g, tau, true);
+        } else {
+            solver_input(input, theta_b, alpha, step, g, tau, false);
+        }
+    }
+
     /// Writes the unscaled noise of (instance b, draw d) into `row`.
     fn draw_noise(&self, b: usize, d: usize, row: &mut [f32]) {
         match &self.explicit_noise {
@@ -174,23 +219,14 @@ impl<S: Solver> ImleOp<S> {
         let samples = self.samples();
         check_finite("θ", theta)?;
         self.solver.check_theta(theta, &self.dims.instance)?;
-        let mut noise = Vec::new();
-        if self.has_noise() {
-            noise = vec![0.0; batch * samples * n];
-            noise
-                .par_chunks_mut(n)
-                .enumerate()
-                .for_each(|(row, out)| self.draw_noise(row / samples, row % samples, out));
-        }
         let scaled_tau = self.config.sense.sign() * self.config.tau;
         let mut z = vec![0.0; batch * samples * n];
         let overflow = InputOverflow::default();
         let solved = self.solver.solve_rows(
             &self.dims.instance,
             &|row, input| {
-                let theta_b = &theta[(row / samples) * n..][..n];
-                let eps = noise.get(row * n..(row + 1) * n);
-                solver_input(input, theta_b, 1.0, 0.0, &[], scaled_tau, eps);
+                let (b, s) = (row / samples, row % samples);
+                self.input(input, b, s, theta, 1.0, 0.0, &[], scaled_tau);
                 overflow.note(input);
             },
             &mut z,
@@ -214,7 +250,6 @@ impl<S: Solver> ImleOp<S> {
         };
         // Set once: candle calls cpu_fwd exactly once per op value.
         let _ = self.saved.set(Saved {
-            noise,
             samples: samples_kept,
         });
         Ok((output, shape))
@@ -265,51 +300,42 @@ impl<S: Solver> ImleOp<S> {
         let grad_row = |b: usize, s: usize| b * per_instance + s % per_instance;
         let lambdas = self.row_lambdas(theta, grad, grad_rows);
 
-        // Noise of the extra marginal draws (m >= 1), rows (b, d - S); the forward's is saved.
         let extra_draws = draws - samples;
-        let mut extra_noise = Vec::new();
-        if self.has_noise() && extra_draws > 0 {
-            extra_noise = vec![0.0f32; batch * extra_draws * n];
-            extra_noise
-                .par_chunks_mut(n)
-                .enumerate()
-                .for_each(|(row, out)| {
-                    let (b, d) = (row / extra_draws, samples + row % extra_draws);
-                    self.draw_noise(b, d, out);
-                });
-        }
-        let eps = |b: usize, d: usize| -> Option<&[f32]> {
-            if !self.has_noise() {
-                None
-            } else if d < samples {
-                Some(&saved.noise[(b * samples + d) * n..][..n])
-            } else {
-                Some(&extra_noise[(b * extra_draws + d - samples) * n..][..n])
-            }
-        };
         let overflow = InputOverflow::default();
         // Solver input of row (b, d) on the `direction` side of the target: +1 is
         // α·θ + σλg + στ'ε (used by the central difference), -1 is α·θ - σλg + στ'ε.
         let target = |direction: f32, row: usize, input: &mut [f32]| {
             let (b, d) = (row / draws, row % draws);
             let gr = grad_row(b, d % samples);
-            solver_input(
+            self.input(
                 input,
-                &theta[b * n..][..n],
+                b,
+                d,
+                theta,
                 config.alpha,
                 direction * sign * lambdas[gr],
                 &grad[gr * n..][..n],
                 sign * config.target_tau,
-                eps(b, d),
             );
             overflow.note(input);
         };
         let rows = batch * draws;
-        let mut minus = vec![0.0f32; rows * n];
+        // With one draw per instance the target solutions can go straight into the gradient's
+        // buffer, which the last pass then turns into the gradient in place; otherwise they
+        // go into a buffer the layer keeps between calls (a fresh one would page-fault in
+        // on every call).
+        let in_place = draws == 1;
+        let mut gradient = vec![0.0f32; batch * n];
+        let mut pooled = if in_place {
+            Vec::new()
+        } else {
+            self.state.take_buffer(rows * n)
+        };
+        let minus: &mut [f32] = if in_place { &mut gradient } else { &mut pooled };
         let solved = self.solver.solve_rows(
             &self.dims.instance,
             &|row, input| target(-1.0, row, input),
-            &mut minus,
+            minus,
         );
         overflow.check()?;
         solved?;
@@ -332,7 +358,7 @@ impl<S: Solver> ImleOp<S> {
                 &self.dims.instance,
                 &|row, input| {
                     let (b, d) = (row / extra_draws, samples + row % extra_draws);
-                    solver_input(input, &theta[b * n..][..n], 1.0, 0.0, &[], tau, eps(b, d));
+                    self.input(input, b, d, theta, 1.0, 0.0, &[], tau);
                     overflow.note(input);
                 },
                 &mut plus,
@@ -353,36 +379,60 @@ impl<S: Solver> ImleOp<S> {
 
         // gradient_b = (1/D) Σ_d σ·c_d·(plus - minus), with c_d = 1/2 for the central
         // difference and 1/λ with scale_by_lambda; summed in a fixed order per instance.
-        let mut gradient = vec![0.0f32; batch * n];
-        let nonzeros: usize = gradient
-            .par_chunks_mut(n)
-            .enumerate()
-            .map(|(b, acc)| {
-                let mut nonzeros = 0;
-                for d in 0..draws {
-                    let mut coefficient = sign / draws as f32;
-                    if config.symmetric {
-                        coefficient *= 0.5;
-                    }
-                    if config.scale_by_lambda {
-                        // λ = 0 only when g = 0 (adaptive), where the term is 0 too.
-                        let lambda = lambdas[grad_row(b, d % samples)];
-                        coefficient = if lambda > 0.0 {
-                            coefficient / lambda
-                        } else {
-                            0.0
-                        };
-                    }
-                    let minus_row = &minus[(b * draws + d) * n..][..n];
-                    for ((a, &p), &m) in acc.iter_mut().zip(plus_row(b, d)).zip(minus_row) {
-                        let difference = p - m;
+        let coefficient = |b: usize, d: usize| {
+            let mut coefficient = sign / draws as f32;
+            if config.symmetric {
+                coefficient *= 0.5;
+            }
+            if config.scale_by_lambda {
+                // λ = 0 only when g = 0 (adaptive), where the term is 0 too.
+                let lambda = lambdas[grad_row(b, d % samples)];
+                coefficient = if lambda > 0.0 {
+                    coefficient / lambda
+                } else {
+                    0.0
+                };
+            }
+            coefficient
+        };
+        let nonzeros: usize = if in_place {
+            // acc holds MAP of the target; 0 + c·(p - m) is what the general pass computes.
+            gradient
+                .par_chunks_mut(n)
+                .enumerate()
+                .map(|(b, acc)| {
+                    let c = coefficient(b, 0);
+                    let mut nonzeros = 0;
+                    for (a, &p) in acc.iter_mut().zip(plus_row(b, 0)) {
+                        let difference = p - *a;
                         nonzeros += (difference != 0.0) as usize;
-                        *a += coefficient * difference;
+                        *a = 0.0 + c * difference;
                     }
-                }
-                nonzeros
-            })
-            .sum();
+                    nonzeros
+                })
+                .sum()
+        } else {
+            let minus = &pooled;
+            let nonzeros = gradient
+                .par_chunks_mut(n)
+                .enumerate()
+                .map(|(b, acc)| {
+                    let mut nonzeros = 0;
+                    for d in 0..draws {
+                        let c = coefficient(b, d);
+                        let minus_row = &minus[(b * draws + d) * n..][..n];
+                        for ((a, &p), &m) in acc.iter_mut().zip(plus_row(b, d)).zip(minus_row) {
+                            let difference = p - m;
+                            nonzeros += (difference != 0.0) as usize;
+                            *a += c * difference;
+                        }
+                    }
+                    nonzeros
+                })
+                .sum();
+            self.state.give_back(pooled);
+            nonzeros
+        };
         self.state
             .record_density(nonzeros as f32 / rows as f32, config.target);
         Ok(gradient)
@@ -416,6 +466,9 @@ impl InputOverflow {
 }
 
 /// `input = α·θ + step·g + tau·ε`; an empty `g` or a missing `ε` counts as 0.
+/// `input ← α·θ + step·g + τ·ε`, where ε is `input`'s own content when `noisy` (the noise
+/// was drawn into it) and absent otherwise; `g` empty means no gradient term. The operations
+/// and their order are those of the CUDA kernels' `imle_solver_input`.
 fn solver_input(
     input: &mut [f32],
     theta: &[f32],
@@ -423,21 +476,28 @@ fn solver_input(
     step: f32,
     g: &[f32],
     tau: f32,
-    eps: Option<&[f32]>,
+    noisy: bool,
 ) {
-    if g.is_empty() {
-        input
-            .iter_mut()
-            .zip(theta)
-            .for_each(|(x, &t)| *x = alpha * t);
-    } else {
-        for ((x, &t), &gi) in input.iter_mut().zip(theta).zip(g) {
-            *x = alpha * t + step * gi;
+    match (g.is_empty(), noisy) {
+        (true, false) => {
+            for (x, &t) in input.iter_mut().zip(theta) {
+                *x = alpha * t;
+            }
         }
-    }
-    if let Some(eps) = eps {
-        for (x, &e) in input.iter_mut().zip(eps) {
-            *x += tau * e;
+        (true, true) => {
+            for (x, &t) in input.iter_mut().zip(theta) {
+                *x = alpha * t + tau * *x;
+            }
+        }
+        (false, false) => {
+            for ((x, &t), &gi) in input.iter_mut().zip(theta).zip(g) {
+                *x = alpha * t + step * gi;
+            }
+        }
+        (false, true) => {
+            for ((x, &t), &gi) in input.iter_mut().zip(theta).zip(g) {
+                *x = (alpha * t + step * gi) + tau * *x;
+            }
         }
     }
 }
