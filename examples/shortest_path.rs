@@ -91,7 +91,7 @@ const FLAGS: &[common::Flag] = &[
     ("--tau", "noise temperature τ (default 1)"),
     (
         "--samples",
-        "perturb-and-MAP samples per map, I-MLE and pfyl (default 1)",
+        "perturb-and-MAP samples per map, I-MLE and pfyl (default 5, chosen by the study in BENCHMARKS.md; quick 1)",
     ),
     (
         "--sigma",
@@ -522,7 +522,7 @@ impl Options {
             lr: cli.get("--lr", 3e-3),
             lambda: cli.get("--lambda", 20.0),
             tau: cli.get("--tau", 1.0),
-            samples: cli.get("--samples", 1),
+            samples: cli.get("--samples", if quick { 1 } else { 5 }),
             sigma: cli.get("--sigma", 1.0),
             seed: cli.seed,
             methods,
