@@ -194,12 +194,11 @@ impl<S: Solver> ImleOp<S> {
         tau: f32,
     ) {
         let theta_b = &theta[b * self.dims.n..][..self.dims.n];
-        if self.has_noise() {
+        let noisy = self.has_noise();
+        if noisy {
             self.draw_noise(b, d, input);
-            solver_input(input, theta_b, alpha, step, g, tau, true);
-        } else {
-            solver_input(input, theta_b, alpha, step, g, tau, false);
         }
+        solver_input(input, theta_b, alpha, step, g, tau, noisy);
     }
 
     /// Writes the unscaled noise of (instance b, draw d) into `row`.

@@ -125,7 +125,7 @@ impl SogTable {
                     }
                 }
                 let sol = exact.ln_quantile(m, upper, guess);
-                if !sol.ln_y.is_finite() || sol.ln_y.is_nan() {
+                if !sol.ln_y.is_finite() {
                     return Err(format!("no quantile at probability {m:e}"));
                 }
                 // d ln F / d ln y = y f / F = y f / m (also for S).
