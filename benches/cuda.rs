@@ -18,7 +18,8 @@ mod common;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use common::{Table, time, torch_reference};
-use imle::noise::{NoiseKey, noise_tensor};
+use imle::noise::NoiseKey;
+use imle::noise_tensor;
 use imle::{ImleConfig, ImleLayer, Noise, TopK};
 
 const N: usize = 1000;

@@ -4,78 +4,10 @@
 //! starts from. Setters named `with_*` check their argument and return a `candle_core::Result`;
 //! [`ImleConfig::validate`] checks the whole value (the layer calls it on construction).
 
-use crate::error::config_error;
+use crate::error::{config_error, finite, non_negative_finite};
 use crate::noise::Noise;
+use crate::target::Target;
 use candle_core::Result;
-
-/// How the backward pass builds the target distribution's parameters `θ'`.
-///
-/// ```
-/// use imle_runtime::{ImleConfig, Noise, Target};
-/// let aimle = ImleConfig::new(Noise::Gumbel)
-///     .with_target(Target::Adaptive { target_density: 2.0, step: 1e-3 })?
-///     .with_lambda(1.0)?; // the initial β
-/// assert!(matches!(aimle.target, Target::Adaptive { .. }));
-/// # Ok::<(), candle_core::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Target {
-    /// Perturbation-based implicit differentiation: `θ' = α·θ − λ·g` (the paper's target and
-    /// torch-imle's default).
-    ///
-    /// The step `λ·g` scales with the incoming gradient `g = ∂L/∂z`, so **λ depends on how the
-    /// loss is reduced**: a loss averaged over `B·S·n` entries (candle-nn's losses, `mean_all`)
-    /// gives a `g` that is `B·S·n` times smaller than the same loss summed, and the same λ
-    /// then almost never changes the MAP (the gradient is zero nearly everywhere). Rule of
-    /// thumb: choose λ so that `λ·|g|` is comparable to the spread of θ within an instance —
-    /// λ ≈ 1–100 for a loss summed over the batch, times `B·S·n` for a mean. Or use
-    /// [`Target::Normalized`], which does not depend on the scale of `g`.
-    Perturb,
-    /// The perturb target with a step relative to the instance's own scale:
-    /// `θ'_b = α·θ_b − λ·(‖θ_b‖/‖g_b‖)·g_b` per gradient row (AIMLE's formula with a fixed `β`
-    /// = λ; tf-imle calls the same idea a normalised λ). The step's length is `λ·‖θ_b‖`
-    /// whatever the scale of `g`, so the gradient is **invariant to the loss's reduction**
-    /// (sum or mean, over any axes) and to any positive rescaling of `g`; λ is a fraction of
-    /// `‖θ_b‖` (good values are about 0.1–10; start with 1). A row with `g_b = 0` or `θ_b = 0`
-    /// gets no step and no gradient.
-    ///
-    /// This is the target the README recommends first: it makes the most common mistake (a λ
-    /// tuned for a summed loss, used with a mean) impossible, at no cost. [`Target::Perturb`]
-    /// stays the default so that configurations copied from the paper and torch-imle mean
-    /// what they meant there.
-    ///
-    /// ```
-    /// use imle_runtime::{ImleConfig, Noise, Target};
-    /// let config = ImleConfig::new(Noise::Gumbel).with_target(Target::Normalized)?.with_lambda(1.0)?;
-    /// assert_eq!(config.target, Target::Normalized);
-    /// # Ok::<(), candle_core::Error>(())
-    /// ```
-    Normalized,
-    /// Adaptive I-MLE (AIMLE): `θ' = α·θ − λ_b·g` with `λ_b = β·‖θ_b‖/‖g_b‖` per gradient row
-    /// (one λ per row, where torch-adaptive-imle takes one per batch), and
-    /// `β` moved after every backward pass by `step` towards a gradient with `target_density`
-    /// non-zero entries per sample (running mean `d̄ ← 0.9·d̄ + 0.1·d`; `β` clamped at 0).
-    /// The config's `lambda` is the initial `β`.
-    Adaptive {
-        /// Wanted number of non-zero gradient entries per sample (default 1).
-        target_density: f32,
-        /// How far `β` moves per backward pass (default 1e-4).
-        step: f32,
-    },
-}
-
-impl Target {
-    /// The adaptive target with its defaults (density 1, step 1e-4).
-    ///
-    /// ```
-    /// use imle_runtime::Target;
-    /// assert_eq!(Target::ADAPTIVE, Target::Adaptive { target_density: 1.0, step: 1e-4 });
-    /// ```
-    pub const ADAPTIVE: Target = Target::Adaptive {
-        target_density: 1.0,
-        step: 1e-4,
-    };
-}
 
 /// Which way the **solver** optimises: it maximises `⟨z, θ⟩` or minimises it (a cost, e.g. a
 /// shortest path).
@@ -238,17 +170,7 @@ impl ImleConfig {
     /// ```
     pub fn validate(&self) -> Result<()> {
         self.noise.validate()?;
-        match self.target {
-            Target::Perturb | Target::Normalized => positive_finite("lambda", self.lambda)?,
-            Target::Adaptive {
-                target_density,
-                step,
-            } => {
-                non_negative_finite("lambda (initial beta)", self.lambda)?;
-                non_negative_finite("target_density", target_density)?;
-                positive_finite("adaptive_step", step)?;
-            }
-        }
+        self.target.validate(self.lambda)?;
         finite("alpha", self.alpha)?;
         non_negative_finite("tau", self.tau)?;
         non_negative_finite("target_tau", self.target_tau)?;
@@ -428,33 +350,5 @@ impl ImleConfig {
         change(&mut self);
         self.validate()?;
         Ok(self)
-    }
-}
-
-fn finite(name: &str, value: f32) -> Result<()> {
-    if value.is_finite() {
-        Ok(())
-    } else {
-        Err(config_error(format!("{name} must be finite, got {value}")))
-    }
-}
-
-fn non_negative_finite(name: &str, value: f32) -> Result<()> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(config_error(format!(
-            "{name} must be finite and >= 0, got {value}"
-        )))
-    }
-}
-
-fn positive_finite(name: &str, value: f32) -> Result<()> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(config_error(format!(
-            "{name} must be finite and > 0, got {value}"
-        )))
     }
 }

@@ -28,3 +28,39 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         "(non-string panic payload)".to_string()
     }
 }
+
+/// The error when a solver input is not finite although θ, g and ε are: the sum overflowed.
+/// The CPU passes and the CUDA kernels (`IMLE_BAD_INPUT` alone) report it the same way.
+pub(crate) const INPUT_OVERFLOW: &str = "the solver input α·θ + λ·g + τ·ε overflowed to ±inf \
+     or NaN (θ, λ·g or the noise is too large for f32)";
+
+/// Checks that a configuration value is finite.
+pub(crate) fn finite(name: &str, value: f32) -> candle_core::Result<()> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(config_error(format!("{name} must be finite, got {value}")))
+    }
+}
+
+/// Checks that a configuration value is finite and `>= 0`.
+pub(crate) fn non_negative_finite(name: &str, value: f32) -> candle_core::Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(config_error(format!(
+            "{name} must be finite and >= 0, got {value}"
+        )))
+    }
+}
+
+/// Checks that a configuration value is finite and `> 0`.
+pub(crate) fn positive_finite(name: &str, value: f32) -> candle_core::Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(config_error(format!(
+            "{name} must be finite and > 0, got {value}"
+        )))
+    }
+}

@@ -1,22 +1,26 @@
 //! The user-facing layer: a solver plus its configuration, usable wherever Candle takes a
 //! module.
 
-use crate::config::{ImleConfig, Reduce, Sense, Target};
+use crate::config::{ImleConfig, Reduce, Sense};
 use crate::error::input_error;
 use crate::noise::{Noise, NoiseKey};
-use crate::op::{Dims, ImleOp, LayerState, check_finite, with_cpu_f32};
-use crate::solver::{ConfiguredSolver, Solver};
-use candle_core::{DType, Device, Module, ModuleT, Result, Tensor};
+use crate::op::{self, Dims};
+use crate::plumbing::Solver;
+use crate::solver::ConfiguredSolver;
+use crate::state::LayerState;
+use crate::target::Target;
+use candle_core::{DType, Module, ModuleT, Result, Tensor};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// A differentiable MAP layer: perturb-and-MAP in training, `MAP(θ)` in evaluation, and the
 /// I-MLE gradient in backward.
 ///
 /// θ has rank ≥ 2: dim 0 is the batch, the rest is one instance. Any float dtype is accepted
 /// (computation is in f32, the output has θ's dtype); integer dtypes are an error.
-/// Non-contiguous θ is made contiguous (a copy). θ on a non-CPU device is moved to the CPU
-/// and the result moved back (one copy each way per call).
+/// Non-contiguous θ is made contiguous (a copy). On a CUDA device (feature `cuda`) a solver
+/// with a GPU kernel ([`MapSolver::device_kernel`](crate::MapSolver::device_kernel)) runs
+/// there; any other solver, or θ on another device, runs on the CPU with one copy of θ each
+/// way per call (and of the gradient).
 ///
 /// Clones share the noise call counter and the adaptive state; `with_*` methods start fresh.
 ///
@@ -216,7 +220,7 @@ impl<S: Solver> ImleLayer<S> {
     /// # Ok::<(), candle_core::Error>(())
     /// ```
     pub fn gradient_density(&self) -> f32 {
-        self.state.adaptive().last_density
+        self.state.adaptation().last_density
     }
 
     /// The running mean (momentum 0.9: `d̄ ← 0.9·d̄ + 0.1·d`) of
@@ -230,7 +234,7 @@ impl<S: Solver> ImleLayer<S> {
     /// # Ok::<(), candle_core::Error>(())
     /// ```
     pub fn running_gradient_density(&self) -> f32 {
-        self.state.adaptive().density
+        self.state.adaptation().density
     }
 
     checked_setter!(
@@ -431,26 +435,7 @@ impl<S: Solver> ImleLayer<S> {
     pub fn map(&self, theta: &Tensor) -> Result<Tensor> {
         let dims = dims_of(theta)?;
         self.solver.check_instance(&dims.instance)?;
-        #[cfg(feature = "cuda")]
-        if let (Device::Cuda(_), Some(kernel)) = (theta.device(), self.solver.device_kernel()) {
-            let theta_f32 = theta.to_dtype(DType::F32)?.contiguous()?;
-            return crate::cuda::device::map(kernel, &dims, &theta_f32)?.to_dtype(theta.dtype());
-        }
-        let prepared = Prepared::new(theta, dims)?;
-        let n = prepared.dims.n;
-        let z = with_cpu_f32(&prepared.theta, |theta| {
-            check_finite("θ", theta)?;
-            self.solver.check_theta(theta, &prepared.dims.instance)?;
-            let mut z = vec![0.0; theta.len()];
-            self.solver.solve_rows(
-                &prepared.dims.instance,
-                &|row, input| input.copy_from_slice(&theta[row * n..][..n]),
-                &mut z,
-            )?;
-            Ok(z)
-        })?;
-        let z = Tensor::from_vec(z, prepared.theta.shape(), &Device::Cpu)?;
-        prepared.restore(z)
+        op::map(&*self.solver, &dims, theta)
     }
 
     /// A `Module` view that trains (for `candle_nn::seq()` and other `Module`-only places).
@@ -541,47 +526,16 @@ impl<S: Solver> ImleLayer<S> {
         if let Some(noise) = noise {
             self.check_noise_shape(noise, &dims)?;
         }
-        let call = self.state.calls.fetch_add(1, Ordering::Relaxed);
-        let key = NoiseKey::new(self.config.seed, call);
-        #[cfg(feature = "cuda")]
-        if let (Device::Cuda(_), Some(kernel)) = (theta.device(), self.solver.device_kernel()) {
-            // The fused kernels: θ, the noise and the solutions stay on the GPU.
-            let explicit_noise = match noise {
-                Some(noise) => Some(
-                    noise
-                        .to_device(theta.device())?
-                        .to_dtype(DType::F32)?
-                        .contiguous()?,
-                ),
-                None => None,
-            };
-            let theta_f32 = theta.to_dtype(DType::F32)?.contiguous()?;
-            let z = crate::cuda::device::train_forward(
-                kernel,
-                self.config,
-                dims,
-                key,
-                &theta_f32,
-                explicit_noise,
-                self.state.clone(),
-            )?;
-            return z.to_dtype(theta.dtype());
-        }
-        let prepared = Prepared::new(theta, dims)?;
-        let explicit_noise = match noise {
-            Some(noise) => Some(explicit_noise_values(noise)?),
-            None => None,
-        };
-        let op = ImleOp::new(
+        let key = NoiseKey::new(self.config.seed, self.state.next_call());
+        op::train(
             self.solver.clone(),
             self.config,
-            prepared.dims.clone(),
+            dims,
             key,
-            explicit_noise,
+            theta,
+            noise,
             self.state.clone(),
-        );
-        let z = prepared.theta.apply_op1(op)?;
-        prepared.restore(z)
+        )
     }
 
     /// Checks the shape of explicit noise: `B·S·M` rows of the instance shape (its values are
@@ -634,45 +588,6 @@ fn dims_of(theta: &Tensor) -> Result<Dims> {
         )));
     }
     Ok(Dims { batch, instance, n })
-}
-
-/// The explicit noise as host values (any device, any float dtype), checked to be finite.
-fn explicit_noise_values(noise: &Tensor) -> Result<Vec<f32>> {
-    let noise = noise.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
-    with_cpu_f32(&noise, |values| {
-        check_finite("the explicit noise", values)?;
-        Ok(values.to_vec())
-    })
-}
-
-/// θ as contiguous f32 on the host, for the CPU op: one copy when θ lives on another device
-/// (and one copy of the result back in [`Prepared::restore`]).
-struct Prepared {
-    theta: Tensor,
-    dims: Dims,
-    dtype: DType,
-    device: Device,
-}
-
-impl Prepared {
-    fn new(theta: &Tensor, dims: Dims) -> Result<Self> {
-        let device = theta.device().clone();
-        let dtype = theta.dtype();
-        let theta = theta
-            .to_device(&Device::Cpu)?
-            .to_dtype(DType::F32)?
-            .contiguous()?;
-        Ok(Prepared {
-            theta,
-            dims,
-            dtype,
-            device,
-        })
-    }
-
-    fn restore(&self, z: Tensor) -> Result<Tensor> {
-        z.to_dtype(self.dtype)?.to_device(&self.device)
-    }
 }
 
 /// Repeats each row of a `[B, …]` tensor `samples` times: `[B·S, …]`, row `b·S + s` = row `b`.

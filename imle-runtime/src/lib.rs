@@ -30,31 +30,40 @@
 #![warn(missing_docs)]
 
 mod config;
+mod context;
 pub mod cuda;
 pub mod data;
 mod error;
+mod host;
 pub mod init;
 mod layer;
 pub mod loss;
 #[doc(hidden)]
 pub mod macro_support;
 pub mod noise;
+mod noise_tensor;
 mod op;
 pub mod perturbed;
+pub mod plumbing;
 mod solver;
 mod solvers;
 pub mod spo;
+mod state;
 mod straight_through;
+mod target;
 
-pub use config::{ImleConfig, Reduce, Sense, Target};
+pub use config::{ImleConfig, Reduce, Sense};
+pub use context::HasContext;
 pub use layer::{Evaluation, ImleLayer, Training, repeat_samples};
 pub use noise::{Noise, NoiseKey};
+pub use noise_tensor::noise_tensor;
+pub use plumbing::{Solver, copy_solution};
 pub use solver::{
-    BatchSolver, Batched, ConfiguredSolver, DeviceKernel, MapSolver, Solver, cmp_desc,
-    copy_solution, numeric_cmp,
+    BatchSolver, Batched, ConfiguredSolver, DeviceKernel, MapSolver, cmp_desc, numeric_cmp,
 };
 pub use solvers::{
     Argmax, DigraphScratch, DigraphShortestPath, DijkstraScratch, GridShortestPath, KruskalScratch,
     MaxSpanningTree, NegativeCosts, Neighbourhood, TopK,
 };
 pub use straight_through::StraightThrough;
+pub use target::Target;

@@ -64,10 +64,11 @@
 
 use crate::config::Sense;
 use crate::error::{config_error, input_error};
+use crate::host::{check_finite, with_cpu_f32};
 use crate::loss::Reduction;
 use crate::noise::{Noise, NoiseKey, fill_instance};
-use crate::op::{check_finite, with_cpu_f32};
-use crate::solver::{MapSolver, Solver};
+use crate::plumbing::Solver;
+use crate::solver::MapSolver;
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};

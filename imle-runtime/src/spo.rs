@@ -14,9 +14,9 @@
 
 use crate::config::Sense;
 use crate::error::input_error;
+use crate::host::{check_finite, with_cpu_f32};
 use crate::loss::Reduction;
-use crate::op::{check_finite, with_cpu_f32};
-use crate::solver::Solver;
+use crate::plumbing::Solver;
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::{Arc, OnceLock};

@@ -2,7 +2,8 @@
 
 use crate::config::ImleConfig;
 use crate::layer::ImleLayer;
-use crate::solver::{ConfiguredSolver, Solver};
+use crate::plumbing::Solver;
+use crate::solver::ConfiguredSolver;
 use candle_core::{ModuleT, Result, Tensor};
 
 /// The straight-through estimator over a solver, as a layer: [`ImleLayer::straight_through`]

@@ -23,7 +23,7 @@
 mod support;
 
 use candle_core::{DType, Device, ModuleT, Tensor, Var};
-use imle_runtime::noise::noise_tensor;
+use imle_runtime::noise_tensor;
 use imle_runtime::{
     GridShortestPath, ImleConfig, ImleLayer, NegativeCosts, Neighbourhood, Noise, NoiseKey, Sense,
     TopK,

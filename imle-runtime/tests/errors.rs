@@ -402,7 +402,7 @@ fn sum_of_gamma_k_outside_its_range_is_an_error() {
         let config = ImleConfig::new(Noise::SumOfGamma { k, terms: 10 });
         let layer = ImleLayer::new(Argmax, config).unwrap();
         let theta = Tensor::zeros((2, 4), DType::F32, &Device::Cpu).unwrap();
-        let noise = imle_runtime::noise::noise_tensor(
+        let noise = imle_runtime::noise_tensor(
             &config.noise,
             imle_runtime::NoiseKey::new(1, 0),
             2,

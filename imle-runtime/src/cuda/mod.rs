@@ -16,7 +16,7 @@
 //!   two solutions into the gradient, in the same order as the CPU path. With fewer instances
 //!   than twice the GPU's SMs (and several draws), one block per (instance, draw) writes the
 //!   differences as bytes and a second kernel adds them up in the same order instead;
-//! * [`noise_tensor`](crate::noise::noise_tensor) draws noise tensors on the GPU.
+//! * [`noise_tensor`](crate::noise_tensor()) draws noise tensors on the GPU.
 //!
 //! Every value is computed with the same `f32` operations in the same order as on the CPU, so
 //! the same seed gives the same noise, the same solutions and the same gradients, bit for bit.
@@ -39,7 +39,7 @@
 //! ```
 
 #[cfg(feature = "cuda")]
-pub(crate) mod device;
+pub(crate) mod launch;
 #[doc(hidden)]
 pub mod params;
 

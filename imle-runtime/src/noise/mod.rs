@@ -238,61 +238,6 @@ pub fn fill_instance(noise: &Noise, key: NoiseKey, instance: u32, stream: u32, o
     fill_with(Path::detect(), noise, key, instance, stream, out);
 }
 
-/// Noise rows as a tensor on `device`: the result has shape `[batch · draws, instance...]`,
-/// and its row `b · draws + d` is what [`fill_instance`] writes for instance `b`, stream `d`
-/// (the layout of a layer's explicit noise, see `ImleLayer::forward_with_noise`).
-///
-/// On the CPU the rows are filled in parallel. On a CUDA device (feature `cuda`) the noise is
-/// drawn there by a kernel, with the same values bit for bit; other devices get the CPU's rows
-/// copied over.
-///
-/// ```
-/// use candle_core::Device;
-/// use imle_runtime::noise::{Noise, NoiseKey, fill_instance, noise_tensor};
-///
-/// let key = NoiseKey::new(1, 0);
-/// let noise = noise_tensor(&Noise::Gumbel, key, 2, 3, &[4], &Device::Cpu)?;
-/// assert_eq!(noise.dims(), &[6, 4]);
-/// let mut row = [0.0f32; 4];
-/// fill_instance(&Noise::Gumbel, key, 1, 2, &mut row); // instance 1, stream 2: row 1·3 + 2
-/// assert_eq!(noise.get(5)?.to_vec1::<f32>()?, row);
-/// # Ok::<(), candle_core::Error>(())
-/// ```
-pub fn noise_tensor(
-    noise: &Noise,
-    key: NoiseKey,
-    batch: usize,
-    draws: usize,
-    instance: &[usize],
-    device: &candle_core::Device,
-) -> candle_core::Result<candle_core::Tensor> {
-    use crate::error::input_error;
-    use rayon::prelude::*;
-    let n: usize = instance.iter().product();
-    if batch > u32::MAX as usize || draws > u32::MAX as usize || n as u64 > 1 << 32 {
-        return Err(input_error(format!(
-            "noise_tensor: batch and draws must be < 2^32 and the instance at most 2^32 \
-             elements, got {batch}, {draws}, {instance:?}"
-        )));
-    }
-    noise.validate()?;
-    let mut shape = vec![batch * draws];
-    shape.extend_from_slice(instance);
-    #[cfg(feature = "cuda")]
-    if let candle_core::Device::Cuda(cuda) = device
-        && batch * draws * n > 0
-    {
-        return crate::cuda::device::noise_tensor(noise, key, batch, draws, shape.into(), cuda);
-    }
-    let mut values = vec![0.0f32; batch * draws * n];
-    if n > 0 {
-        values.par_chunks_mut(n).enumerate().for_each(|(row, out)| {
-            fill_instance(noise, key, (row / draws) as u32, (row % draws) as u32, out)
-        });
-    }
-    candle_core::Tensor::from_vec(values, shape, &candle_core::Device::Cpu)?.to_device(device)
-}
-
 /// The compiled variants of the kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Path {

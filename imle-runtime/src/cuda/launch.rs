@@ -1,5 +1,7 @@
 //! Launching the kernels on candle's CUDA backend (feature `cuda`): NVRTC compilation and
-//! caching, the I-MLE op for CUDA tensors, and noise tensors drawn on the GPU.
+//! caching, the Sum-of-Gamma table's upload, launch shapes, and one function per kernel
+//! launch over device buffers. It knows the kernels' parameter structs, not the ops: the
+//! op's CUDA backend (`op/cuda.rs`) builds the parameters and calls these.
 
 use super::params::{
     BackwardParams, ForwardParams, KEYS_RECOMPUTED, KEYS_SCRATCH, MAX_GRID, NoiseParams,
@@ -7,22 +9,15 @@ use super::params::{
     sog_coefficients,
 };
 use super::{KERNELS, NVRTC_OPTIONS};
-use crate::config::{ImleConfig, Target};
-use crate::error::input_error;
+use crate::error::{INPUT_OVERFLOW, input_error};
 use crate::noise::{Noise, NoiseKey};
-use crate::op::{Dims, LayerState};
-use crate::solver::DeviceKernel;
-use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::sys::CUdevice_attribute;
 use candle_core::cuda_backend::cudarc::driver::{
     CudaSlice, CudaView, DevicePtr, DeviceRepr, LaunchArgs, LaunchConfig, PushKernelArg,
 };
 use candle_core::cuda_backend::cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 use candle_core::cuda_backend::{CudaDevice, CudaStorage, WrapErr};
-use candle_core::op::BackpropOp;
-use candle_core::{
-    CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor,
-};
+use candle_core::{Layout, Result, Storage, Tensor};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -69,7 +64,11 @@ fn ptx(device: &CudaDevice) -> Result<Arc<str>> {
 /// `NoiseParams` of `noise` under `key` for kernels on `device`: for Sum-of-Gamma, with the
 /// address of its quantile table there, uploaded once per (k, s) and device and kept for the
 /// life of the process (64 KiB each; the lock is taken once per launch).
-fn noise_params(noise: &Noise, key: NoiseKey, device: &CudaDevice) -> Result<NoiseParams> {
+pub(crate) fn noise_params(
+    noise: &Noise,
+    key: NoiseKey,
+    device: &CudaDevice,
+) -> Result<NoiseParams> {
     type Uploaded = Vec<(
         candle_core::cuda_backend::DeviceId,
         u32,
@@ -97,7 +96,7 @@ fn noise_params(noise: &Noise, key: NoiseKey, device: &CudaDevice) -> Result<Noi
 }
 
 /// The contiguous f32 data of a CUDA storage, as a view.
-fn view<'a>(storage: &'a CudaStorage, layout: &Layout) -> Result<CudaView<'a, f32>> {
+pub(crate) fn view<'a>(storage: &'a CudaStorage, layout: &Layout) -> Result<CudaView<'a, f32>> {
     let slice = storage.as_cuda_slice::<f32>()?;
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(slice.slice(start..end)),
@@ -117,7 +116,7 @@ fn with_view<R>(tensor: &Tensor, f: impl FnOnce(&CudaView<'_, f32>) -> Result<R>
 }
 
 /// Runs `f` on the CUDA storage of an optional f32, contiguous tensor.
-fn with_optional_view<R>(
+pub(crate) fn with_optional_view<R>(
     tensor: Option<&Tensor>,
     f: impl FnOnce(Option<&CudaView<'_, f32>>) -> Result<R>,
 ) -> Result<R> {
@@ -125,12 +124,6 @@ fn with_optional_view<R>(
         Some(tensor) => with_view(tensor, |view| f(Some(view))),
         None => f(None),
     }
-}
-
-/// A tensor over a freshly written device buffer.
-fn tensor_from(slice: CudaSlice<f32>, device: &CudaDevice, shape: Shape) -> Tensor {
-    let storage = CudaStorage::wrap_cuda_slice(slice, device.clone());
-    Tensor::from_storage(Storage::Cuda(storage), shape, BackpropOp::none(), false)
 }
 
 /// The kernels set bits of a `bad` word for non-finite inputs they read (`IMLE_BAD_*` in
@@ -142,7 +135,7 @@ fn check_inputs(device: &CudaDevice, bad: &CudaSlice<u32>) -> Result<()> {
     }
     if flags == 8 {
         // IMLE_BAD_INPUT alone: finite inputs, overflowing sum.
-        return Err(input_error(crate::op::INPUT_OVERFLOW));
+        return Err(input_error(INPUT_OVERFLOW));
     }
     let names = ["θ", "the incoming gradient", "the explicit noise"];
     let culprits: Vec<&str> = (0..3)
@@ -246,7 +239,7 @@ fn output(device: &CudaDevice, len: usize) -> Result<CudaSlice<f32>> {
 }
 
 /// Launches `imle_forward`; returns the solutions (or their mean) as a flat buffer.
-fn forward(
+pub(crate) fn forward(
     device: &CudaDevice,
     noise: NoiseParams,
     params: ForwardParams,
@@ -285,7 +278,7 @@ const SAMPLE_ROWS_BUDGET: usize = 256 << 20;
 
 /// The mean over samples for few instances: `imle_forward` solves a chunk of samples into rows
 /// of their own, `imle_mean_rows` adds them up in order (see kernels.cu), chunk after chunk.
-fn mean_in_two_phases(
+pub(crate) fn mean_in_two_phases(
     device: &CudaDevice,
     noise: NoiseParams,
     params: ForwardParams,
@@ -309,206 +302,15 @@ fn mean_in_two_phases(
     Ok(out)
 }
 
-/// Forward pass of a layer on a CUDA tensor, fused with its solver's kernel.
-///
-/// `theta` is f32 and contiguous; the output has θ's dims, with B·S rows for S > 1 samples
-/// and `Reduce::None`.
-pub(crate) fn train_forward(
-    kernel: DeviceKernel,
-    config: ImleConfig,
-    dims: Dims,
-    key: NoiseKey,
-    theta: &Tensor,
-    explicit_noise: Option<Tensor>,
-    state: Arc<LayerState>,
-) -> Result<Tensor> {
-    check_sizes(dims.batch as u64 * config.draws() as u64, dims.n)?;
-    if let Some(noise) = &explicit_noise
-        && config.marginal_samples > 1
-    {
-        // The kernels flag the noise rows they read; the forward reads only the first S of
-        // each instance's S·M, so the marginal rows are checked here, as on the CPU, where
-        // all of them are checked before anything runs. (0·x sums to NaN iff x has one.)
-        let probe = noise.affine(0.0, 0.0)?.sum_all()?.to_scalar::<f32>()?;
-        if !probe.is_finite() {
-            return Err(input_error(
-                "the explicit noise has a non-finite value (NaN or ±inf)",
-            ));
-        }
-    }
-    let lambda = state.lambda(&config);
-    theta.apply_op1(CudaImleOp {
-        kernel,
-        config,
-        dims,
-        key,
-        lambda,
-        explicit_noise,
-        state,
-    })
-}
-
-/// `MAP(θ)` of a CUDA tensor with the solver's kernel (evaluation mode).
-pub(crate) fn map(kernel: DeviceKernel, dims: &Dims, theta: &Tensor) -> Result<Tensor> {
-    check_sizes(dims.batch as u64, dims.n)?;
-    let device = theta.device().as_cuda_device()?;
-    let params = ForwardParams::map(kernel, dims.batch, dims.n);
-    let out = with_view(theta, |theta| {
-        forward(device, NoiseParams::default(), params, theta, None)
-    })?;
-    Ok(tensor_from(out, device, theta.shape().clone()))
-}
-
-/// The I-MLE op on CUDA tensors (see `op.rs` for the CPU one; same fields, same math).
-struct CudaImleOp {
-    kernel: DeviceKernel,
-    config: ImleConfig,
-    dims: Dims,
-    key: NoiseKey,
-    /// λ, or AIMLE's β when the forward ran.
-    lambda: f32,
-    /// Rows `b·D + d`, unscaled, f32, contiguous, on θ's device.
-    explicit_noise: Option<Tensor>,
-    state: Arc<LayerState>,
-}
-
-impl CudaImleOp {
-    fn noise(&self, device: &CudaDevice) -> Result<NoiseParams> {
-        noise_params(&self.config.noise, self.key, device)
-    }
-
-    fn output_shape(&self, units: usize) -> Shape {
-        let mut dims = vec![units];
-        dims.extend_from_slice(&self.dims.instance);
-        Shape::from(dims)
-    }
-}
-
-impl CustomOp1 for CudaImleOp {
-    fn name(&self) -> &'static str {
-        "imle-cuda"
-    }
-
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        Err(input_error("the CUDA I-MLE op got a CPU tensor"))
-    }
-
-    fn cuda_fwd(&self, storage: &CudaStorage, layout: &Layout) -> Result<(CudaStorage, Shape)> {
-        let device = storage.device();
-        let Dims { batch, n, .. } = self.dims;
-        let explicit = self.explicit_noise.is_some();
-        let params = ForwardParams::training(&self.config, self.kernel, batch, n, explicit);
-        let theta = view(storage, layout)?;
-        let two_phases =
-            params.mean != 0 && !one_pass_fills_the_gpu(device, batch, params.samples)?;
-        let out = with_optional_view(self.explicit_noise.as_ref(), |noise| {
-            if two_phases {
-                mean_in_two_phases(device, self.noise(device)?, params, &theta, noise)
-            } else {
-                forward(device, self.noise(device)?, params, &theta, noise)
-            }
-        })?;
-        let shape = self.output_shape(params.units());
-        Ok((CudaStorage::wrap_cuda_slice(out, device.clone()), shape))
-    }
-
-    fn bwd(&self, theta: &Tensor, z: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let grad = grad.to_dtype(DType::F32)?.contiguous()?;
-        let z = z.contiguous()?;
-        theta.apply_op3_no_bwd(&z, &grad, &Backward(self)).map(Some)
-    }
-}
-
-/// The backward pass of a [`CudaImleOp`], as a custom op over (θ, z, g).
-struct Backward<'a>(&'a CudaImleOp);
-
-impl CustomOp3 for Backward<'_> {
-    fn name(&self) -> &'static str {
-        "imle-cuda-backward"
-    }
-
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        Err(input_error("the CUDA I-MLE backward got CPU tensors"))
-    }
-
-    fn cuda_fwd(
-        &self,
-        theta: &CudaStorage,
-        theta_layout: &Layout,
-        z: &CudaStorage,
-        z_layout: &Layout,
-        grad: &CudaStorage,
-        grad_layout: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        let op = self.0;
-        let device = theta.device();
-        let Dims { batch, n, .. } = op.dims;
-        let (theta, z, grad) = (
-            view(theta, theta_layout)?,
-            view(z, z_layout)?,
-            view(grad, grad_layout)?,
-        );
-        let grad_rows = grad_layout.shape().elem_count() / n;
-        let explicit = op.explicit_noise.is_some();
-        let params = BackwardParams::new(
-            &op.config, op.kernel, batch, n, grad_rows, op.lambda, explicit,
-        );
-        // The normalized and adaptive targets take λ·‖θ_b‖/‖g_row‖ per gradient row.
-        let row_lambda = match op.config.target {
-            Target::Perturb => None,
-            Target::Normalized | Target::Adaptive { .. } => Some(row_lambdas(
-                device, &theta, &grad, batch, n, grad_rows, op.lambda,
-            )?),
-        };
-        // Counted for every target: `ImleLayer::gradient_density` reports it.
-        let mut nonzeros = device.alloc_zeros::<u64>(1)?;
-        let mut gradient = output(device, batch * n)?;
-        let mut bad = device.alloc_zeros::<u32>(1)?;
-        let mut run = BackwardRun {
-            device,
-            noise: op.noise(device)?,
-            params,
-            theta: &theta,
-            z: &z,
-            grad: &grad,
-            row_lambda: row_lambda.as_ref(),
-            gradient: &mut gradient,
-            nonzeros: Some(&mut nonzeros),
-            bad: &mut bad,
-        };
-        with_optional_view(op.explicit_noise.as_ref(), |noise| {
-            if one_pass_fills_the_gpu(device, batch, params.draws)? {
-                run.one_pass(noise)
-            } else {
-                run.two_phases(noise)
-            }
-        })?;
-        check_inputs(device, &bad)?;
-        let count = device.clone_dtoh(&nonzeros)?[0];
-        let rows = batch * op.config.draws() as usize;
-        op.state
-            .record_density(count as f32 / rows as f32, op.config.target);
-        let shape = theta_layout.shape().clone();
-        Ok((
-            CudaStorage::wrap_cuda_slice(gradient, device.clone()),
-            shape,
-        ))
-    }
-}
-
 /// Whether a kernel with one block per instance, looping over its `per_instance` samples or
 /// draws in order, keeps the GPU busy. The backward fits two blocks on an SM (about 90
 /// registers a thread), so fewer than twice as many instances as SMs leave some idle; then
 /// the two-phase variants spread the samples or draws over blocks of their own.
-fn one_pass_fills_the_gpu(device: &CudaDevice, batch: usize, per_instance: u32) -> Result<bool> {
+pub(crate) fn one_pass_fills_the_gpu(
+    device: &CudaDevice,
+    batch: usize,
+    per_instance: u32,
+) -> Result<bool> {
     if per_instance == 1 {
         return Ok(true);
     }
@@ -518,6 +320,45 @@ fn one_pass_fills_the_gpu(device: &CudaDevice, batch: usize, per_instance: u32) 
 /// The two-phase backward keeps the differences of at most this many bytes of (instance,
 /// draw) rows at a time (one byte per element).
 const DIFFERENCES_BUDGET: usize = 64 << 20;
+
+/// Launches the backward kernels (one pass, or two phases when one pass leaves the GPU idle)
+/// and returns the gradient (`batch·n`) with its number of non-zero differences.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward(
+    device: &CudaDevice,
+    noise: NoiseParams,
+    params: BackwardParams,
+    theta: &CudaView<'_, f32>,
+    z: &CudaView<'_, f32>,
+    grad: &CudaView<'_, f32>,
+    row_lambda: Option<&CudaSlice<f32>>,
+    explicit_noise: Option<&CudaView<'_, f32>>,
+) -> Result<(CudaSlice<f32>, u64)> {
+    let (batch, n) = (params.batch as usize, params.n as usize);
+    let mut nonzeros = device.alloc_zeros::<u64>(1)?;
+    let mut gradient = output(device, batch * n)?;
+    let mut bad = device.alloc_zeros::<u32>(1)?;
+    let mut run = BackwardRun {
+        device,
+        noise,
+        params,
+        theta,
+        z,
+        grad,
+        row_lambda,
+        gradient: &mut gradient,
+        nonzeros: Some(&mut nonzeros),
+        bad: &mut bad,
+    };
+    if one_pass_fills_the_gpu(device, batch, params.draws)? {
+        run.one_pass(explicit_noise)?;
+    } else {
+        run.two_phases(explicit_noise)?;
+    }
+    check_inputs(device, &bad)?;
+    let count = device.clone_dtoh(&nonzeros)?[0];
+    Ok((gradient, count))
+}
 
 /// The buffers of one backward launch.
 struct BackwardRun<'a> {
@@ -643,7 +484,7 @@ impl BackwardRun<'_> {
 }
 
 /// AIMLE's λ per row of the incoming gradient, `β·‖θ_b‖/‖g_row‖`, on the device.
-fn row_lambdas(
+pub(crate) fn row_lambdas(
     device: &CudaDevice,
     theta: &CudaView<'_, f32>,
     grad: &CudaView<'_, f32>,
@@ -671,16 +512,15 @@ fn row_lambdas(
 }
 
 /// Noise rows drawn on the GPU: row `b·draws + d` of a `[batch·draws, n]` buffer.
-pub(crate) fn noise_tensor(
+pub(crate) fn noise(
     noise: &Noise,
     key: NoiseKey,
     batch: usize,
     draws: usize,
-    shape: Shape,
+    n: usize,
     device: &CudaDevice,
-) -> Result<Tensor> {
+) -> Result<CudaSlice<f32>> {
     let rows = batch * draws;
-    let n = shape.elem_count() / rows;
     check_sizes(rows as u64, n)?;
     let mut out = output(device, rows * n)?;
     let func = device.get_or_load_custom_func("imle_noise", MODULE, &ptx(device)?)?;
@@ -696,5 +536,5 @@ pub(crate) fn noise_tensor(
     let config = elementwise(rows * n.div_ceil(4));
     // SAFETY: the arguments match `imle_noise`; out holds rows·n floats.
     unsafe { launch.launch(config) }.w()?;
-    Ok(tensor_from(out, device, shape))
+    Ok(out)
 }
