@@ -4,10 +4,11 @@
 use crate::errors::Errors;
 use proc_macro2::Span;
 use quote::ToTokens;
+use std::iter::Peekable;
 use syn::spanned::Spanned;
 use syn::{
     Attribute, Error, FnArg, GenericArgument, GenericParam, Ident, ItemFn, PathArguments,
-    ReturnType, Safety, Type, Visibility,
+    ReturnType, Safety, Signature, Type, Visibility,
 };
 
 /// The list every signature error ends with.
@@ -239,9 +240,44 @@ fn attrs(attrs: &[Attribute], name: &str) -> Vec<Attribute> {
         .collect()
 }
 
-/// Matches the parameters and return type against the supported forms.
+/// The parameter types, in order, yet to be read.
+type Params<'a> = Peekable<std::vec::IntoIter<&'a Type>>;
+
+/// Matches the parameters and return type against the supported forms, one step per part of
+/// the signature: `[context,] theta[, shape][, z]`, then the return type. Each step pushes its
+/// error and returns `None` when its part is wrong, which ends the reading (the parts after a
+/// wrong one would only get confusing errors).
 fn read_params(item: &ItemFn, errors: &mut Errors) -> Option<(Option<Type>, Form)> {
     let sig = &item.sig;
+    let mut params = param_types(sig, errors)?.into_iter().peekable();
+    let context = read_context(&mut params, errors)?;
+    let element = match read_theta(&mut params, sig, context.is_some(), errors)? {
+        Theta::Tensor => {
+            return read_batched(item, params.next(), errors).map(|form| (context, form));
+        }
+        Theta::Slice(element) => element,
+    };
+    let element_name = last_ident(element)
+        .expect("checked by read_theta")
+        .to_string();
+    let shape = read_shape(&mut params);
+    let writes = read_z(&mut params, &element_name, errors);
+    no_extra_param(&mut params, shape, writes, errors)?;
+    check_output(sig, writes, &element_name, errors)?;
+    let element = Box::new(element.clone());
+    Some((
+        context,
+        Form::Instance {
+            element,
+            shape,
+            writes,
+        },
+    ))
+}
+
+/// The parameters' types. A `self` parameter is an error: the attribute goes on a free
+/// function (in an `impl` it could not add the layer's items beside it).
+fn param_types<'a>(sig: &'a Signature, errors: &mut Errors) -> Option<Vec<&'a Type>> {
     let mut types = Vec::new();
     for input in &sig.inputs {
         match input {
@@ -256,9 +292,13 @@ fn read_params(item: &ItemFn, errors: &mut Errors) -> Option<(Option<Type>, Form
             }
         }
     }
-    let mut params = types.iter().copied().peekable();
+    Some(types)
+}
 
-    // An optional context, then theta.
+/// The optional leading context: `Some(None)` when there is none, `Some(Some(Ctx))` for a
+/// `&Ctx`, `None` (with its error) for a context the layer cannot hold: a `&mut` (the solver
+/// runs on many threads at once) or a borrow of an unsized type (the layer owns the context).
+fn read_context(params: &mut Params, errors: &mut Errors) -> Option<Option<Type>> {
     if let Some(&first) = params.peek()
         && let Type::Reference(reference) = first
         && reference.mutability.is_some()
@@ -271,42 +311,56 @@ fn read_params(item: &ItemFn, errors: &mut Errors) -> Option<(Option<Type>, Form
         ));
         return None;
     }
-    let mut context = None;
-    if let Some(&first) = params.peek()
-        && let Shape::Ref(ctx) = classify(first)
-    {
-        params.next();
-        match ctx {
-            Type::Slice(_) | Type::TraitObject(_) | Type::ImplTrait(_) => {}
-            ty if is_named(ty, "str") => {}
-            ty => context = Some(ty.clone()),
-        }
-        if context.is_none() {
-            errors.push(unsupported(
-                first,
-                "a context parameter must borrow a sized type that the layer can own, such as \
-                 `&Graph` or `&Vec<f32>`",
-            ));
-            return None;
-        }
+    let Some(&first) = params.peek() else {
+        return Some(None);
+    };
+    let Shape::Ref(ctx) = classify(first) else {
+        return Some(None);
+    };
+    params.next();
+    match ctx {
+        Type::Slice(_) | Type::TraitObject(_) | Type::ImplTrait(_) => {}
+        ty if is_named(ty, "str") => {}
+        ty => return Some(Some(ty.clone())),
     }
+    errors.push(unsupported(
+        first,
+        "a context parameter must borrow a sized type that the layer can own, such as \
+         `&Graph` or `&Vec<f32>`",
+    ));
+    None
+}
+
+/// What theta is: the whole batch, or one instance as a slice of this element type.
+enum Theta<'a> {
+    Tensor,
+    Slice(&'a Type),
+}
+
+/// theta, the first parameter after the context: `&[f32]` or `&[f64]` for a per-instance
+/// solver, `&Tensor` for a batched one. A missing theta, or one of another type, is an error.
+fn read_theta<'a>(
+    params: &mut Params<'a>,
+    sig: &Signature,
+    after_context: bool,
+    errors: &mut Errors,
+) -> Option<Theta<'a>> {
     let Some(theta) = params.next() else {
         let span = sig.paren_token.span.join();
-        let problem = match context {
-            Some(_) => "the solver takes no `theta: &[f32]` after its context",
-            None => "the solver takes no `theta: &[f32]`",
+        let problem = if after_context {
+            "the solver takes no `theta: &[f32]` after its context"
+        } else {
+            "the solver takes no `theta: &[f32]`"
         };
         errors.push(Error::new(span, format!("{problem}\n{SUPPORTED}")));
         return None;
     };
-    let element = match classify(theta) {
-        Shape::TensorRef => {
-            return read_batched(item, params.next(), errors).map(|form| (context, form));
-        }
+    match classify(theta) {
+        Shape::TensorRef => Some(Theta::Tensor),
         Shape::Slice {
             mutable: false,
             element,
-        } if is_named(element, "f32") || is_named(element, "f64") => element,
+        } if is_named(element, "f32") || is_named(element, "f64") => Some(Theta::Slice(element)),
         Shape::Slice {
             mutable: false,
             element,
@@ -315,57 +369,87 @@ fn read_params(item: &ItemFn, errors: &mut Errors) -> Option<(Option<Type>, Form
                 element,
                 "theta's elements must be `f32` or `f64`",
             ));
-            return None;
+            None
         }
         _ => {
-            let problem = match context {
-                Some(_) => "expected `theta: &[f32]` after the context",
-                None => "expected `theta: &[f32]` (or a context `&Ctx` before it)",
+            let problem = if after_context {
+                "expected `theta: &[f32]` after the context"
+            } else {
+                "expected `theta: &[f32]` (or a context `&Ctx` before it)"
             };
             errors.push(unsupported(theta, problem));
-            return None;
+            None
         }
+    }
+}
+
+/// Whether the next parameter is the optional `shape: &[usize]` (which it then consumes).
+fn read_shape(params: &mut Params) -> bool {
+    let is_shape = |next: &&Type| match classify(next) {
+        Shape::Slice {
+            mutable: false,
+            element,
+        } => is_named(element, "usize"),
+        _ => false,
     };
-    let element_name = last_ident(element).expect("checked above").to_string();
+    params.next_if(is_shape).is_some()
+}
 
-    // An optional shape, then an optional z.
-    let mut shape = false;
-    if let Some(&next) = params.peek()
-        && matches!(classify(next), Shape::Slice { mutable: false, element } if is_named(element, "usize"))
-    {
-        params.next();
-        shape = true;
-    }
-    let mut writes = false;
-    if let Some(&next) = params.peek()
-        && let Shape::Slice {
-            mutable: true,
-            element: z_element,
-        } = classify(next)
-    {
-        params.next();
-        writes = true;
-        if !is_named(z_element, &element_name) {
-            errors.push(unsupported(
-                z_element,
-                &format!("z must be `&mut [{element_name}]`, like theta"),
-            ));
-        }
-    }
-    if let Some(extra) = params.next() {
-        let expected = match (shape, writes) {
-            (_, true) => "no parameter after `z: &mut [f32]`",
-            (true, false) => "`z: &mut [f32]` or nothing after `shape: &[usize]`",
-            (false, false) => "`shape: &[usize]`, `z: &mut [f32]` or nothing after theta",
-        };
+/// Whether the next parameter is the optional `z: &mut [E]` (which it then consumes). Its
+/// element type must be theta's, `element_name`: the generated code converts both through
+/// one `Element` type.
+fn read_z(params: &mut Params, element_name: &str, errors: &mut Errors) -> bool {
+    let Some(&next) = params.peek() else {
+        return false;
+    };
+    let Shape::Slice {
+        mutable: true,
+        element: z_element,
+    } = classify(next)
+    else {
+        return false;
+    };
+    params.next();
+    if !is_named(z_element, element_name) {
         errors.push(unsupported(
-            extra,
-            &format!("unexpected parameter: expected {expected}"),
+            z_element,
+            &format!("z must be `&mut [{element_name}]`, like theta"),
         ));
-        return None;
     }
+    true
+}
 
-    // The return type must match: `()` when writing into z, the solution otherwise.
+/// Nothing after the parameters read: any other is an error that says what was expected at
+/// its place (`shape` and `writes`: whether shape and z were read).
+fn no_extra_param(
+    params: &mut Params,
+    shape: bool,
+    writes: bool,
+    errors: &mut Errors,
+) -> Option<()> {
+    let Some(extra) = params.next() else {
+        return Some(());
+    };
+    let expected = match (shape, writes) {
+        (_, true) => "no parameter after `z: &mut [f32]`",
+        (true, false) => "`z: &mut [f32]` or nothing after `shape: &[usize]`",
+        (false, false) => "`shape: &[usize]`, `z: &mut [f32]` or nothing after theta",
+    };
+    errors.push(unsupported(
+        extra,
+        &format!("unexpected parameter: expected {expected}"),
+    ));
+    None
+}
+
+/// The return type matches the parameters: `()` (or `Result<(), E>`) when the solver writes
+/// into z, the solution `Vec<E>` (or `Result<Vec<E>, E2>`) otherwise.
+fn check_output(
+    sig: &Signature,
+    writes: bool,
+    element_name: &str,
+    errors: &mut Errors,
+) -> Option<()> {
     let output = match &sig.output {
         ReturnType::Default => None,
         ReturnType::Type(_, ty) => Some(&**ty),
@@ -374,35 +458,27 @@ fn read_params(item: &ItemFn, errors: &mut Errors) -> Option<(Option<Type>, Form
     let fits = match ok {
         None => writes,
         Some(ty) if is_unit(ty) => writes,
-        Some(ty) => !writes && is_vec_of(ty, &element_name),
+        Some(ty) => !writes && is_vec_of(ty, element_name),
     };
-    if !fits {
-        let problem = if writes {
-            "a solver that writes into `z` returns nothing, `()` or `Result<(), E>`".to_string()
-        } else {
-            format!(
-                "a solver without a `z: &mut [{element_name}]` parameter returns its solution: \
-                 `Vec<{element_name}>` or `Result<Vec<{element_name}>, E>`"
-            )
-        };
-        match output {
-            Some(ty) => errors.push(unsupported(ty, &problem)),
-            None => errors.push(Error::new(
-                sig.paren_token.span.join(),
-                format!("{problem}\n{SUPPORTED}"),
-            )),
-        }
-        return None;
+    if fits {
+        return Some(());
     }
-    let element = Box::new(element.clone());
-    Some((
-        context,
-        Form::Instance {
-            element,
-            shape,
-            writes,
-        },
-    ))
+    let problem = if writes {
+        "a solver that writes into `z` returns nothing, `()` or `Result<(), E>`".to_string()
+    } else {
+        format!(
+            "a solver without a `z: &mut [{element_name}]` parameter returns its solution: \
+             `Vec<{element_name}>` or `Result<Vec<{element_name}>, E>`"
+        )
+    };
+    match output {
+        Some(ty) => errors.push(unsupported(ty, &problem)),
+        None => errors.push(Error::new(
+            sig.paren_token.span.join(),
+            format!("{problem}\n{SUPPORTED}"),
+        )),
+    }
+    None
 }
 
 /// `fn([context,] theta: &Tensor) -> Result<Tensor>` (or `-> Tensor`).

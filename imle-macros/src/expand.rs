@@ -4,7 +4,8 @@
 
 use crate::ast::{Form, SolverFn};
 use crate::errors::both;
-use crate::valid::{Config, Estimator, Noise, Perturbation, Reduce, Sense, Target};
+use crate::keys::{Estimator, Perturbation, Reduce, Sense};
+use crate::valid::{Config, Noise, Target};
 use crate::{attr, valid};
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};

@@ -2,7 +2,8 @@
 //! function into an I-MLE layer type. Use it through `imle::imle_layer`; the generated code
 //! refers to the `imle` crate.
 //!
-//! The attribute is thin: `attr.rs` parses the arguments, `valid.rs` checks them (with an
+//! The attribute is thin: `attr.rs` parses the arguments, `keys.rs` names its keys and the
+//! values of its choice keys as enums, `valid.rs` checks the arguments against them (with an
 //! error on the offending token for each problem), `ast.rs` reads the function's signature,
 //! and `expand.rs` emits a few items that delegate to `imle`'s runtime.
 
@@ -10,6 +11,7 @@ mod ast;
 mod attr;
 mod errors;
 mod expand;
+mod keys;
 mod valid;
 
 use proc_macro::TokenStream;
