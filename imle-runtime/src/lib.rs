@@ -31,7 +31,6 @@
 
 mod config;
 pub mod cuda;
-pub mod data;
 mod error;
 pub mod init;
 mod layer;
