@@ -7,7 +7,7 @@
 //! regret on held-out instances: Σ_i (c_i·w(ĉ_i) − z*(c_i)) / Σ_i |z*(c_i)|.
 //!
 //! The protocol is PyEPO's: 1000 training and 1000 test instances from its cost model
-//! (`imle::data::shortest_path_data`, degree `deg`, noise half-width 0.5), Adam with learning
+//! (`imle_data::shortest_path_data`, degree `deg`, noise half-width 0.5), Adam with learning
 //! rate 1e-2, batch 32, an L1 loss between the layer's output and the true solution (PyEPO's
 //! tutorial, with PyTorch's gradient sign(0) = 0). The estimators:
 //!
@@ -54,13 +54,13 @@ mod common;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use common::{Cli, Output, Panel, Series, table};
-use imle::data::{
-    PyEpoData, knapsack_data, normalized_regret, regret as instance_regret, shortest_path_data,
-};
 use imle::loss::Reduction;
 use imle::perturbed::{PerturbedConfig, PerturbedOptimizer};
 use imle::spo::SpoPlus;
 use imle::{DigraphShortestPath, ImleConfig, ImleLayer, MapSolver, Noise, Reduce, Sense, Target};
+use imle_data::{
+    PyEpoData, knapsack_data, normalized_regret, regret as instance_regret, shortest_path_data,
+};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::json;

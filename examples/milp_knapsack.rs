@@ -20,7 +20,7 @@
 //!   (a solve with θ = 0) against 0.5–2 ms of branch and bound for the true values.
 //!
 //! Then a candle-nn `Linear` (p = 5 features → m item values) learns through the solver on data
-//! drawn from PyEPO's knapsack cost model (`imle::data::knapsack_data`), with the Hamming loss to the true
+//! drawn from PyEPO's knapsack cost model (`imle_data::knapsack_data`), with the Hamming loss to the true
 //! solutions and the normalized target, and the example prints the share of instances solved
 //! optimally and the normalized regret `Σ(z*(c) − c·x(ĉ)) / Σ|z*(c)|` before and after,
 //! beside PyEPO's two-stage baseline (the same `Linear` fitted to c by least squares). With
@@ -40,9 +40,9 @@ use good_lp::{
     Expression, ProblemVariables, Solution, SolutionStatus, SolverModel, constraint, microlp,
     variable,
 };
-use imle::data::{knapsack_data, normalized_regret, regret};
 use imle::loss::{Reduction, hamming};
 use imle::{Sense, imle_layer};
+use imle_data::{knapsack_data, normalized_regret, regret};
 use std::time::Instant;
 
 /// The solver's context: PyEPO's `knapsackModel(weights, capacity)`. The layer owns it and
@@ -140,7 +140,7 @@ pub struct Generator {
     pub capacity: f64,
 }
 
-/// `n` instances of PyEPO's knapsack cost model (`imle::data::knapsack_data`: weights in
+/// `n` instances of PyEPO's knapsack cost model (`imle_data::knapsack_data`: weights in
 /// hundredths from 3 to 7.99 shared by every instance, integer values of degree `deg` in the
 /// features), with every dimension's capacity `spec.capacity`.
 pub fn generate(spec: Generator, n: usize, seed: u64) -> Result<Data> {

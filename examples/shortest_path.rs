@@ -44,7 +44,7 @@
 //! `--warcraft DIR` reads `{train,test}_maps.npy`, `_vertex_weights.npy` and (if present)
 //! `_shortest_paths.npy` (or their `_part0.npy`, `_part1.npy` pieces), the layout of the Warcraft data that PyEPO's tutorials and the
 //! blackbox-backprop paper use; `--features/--costs` read PyEPO-style feature and vertex-cost
-//! tables (.npy or CSV, see [`imle::data`]) and train a two-layer MLP on them instead of the
+//! tables (.npy or CSV, see [`imle_data`]) and train a two-layer MLP on them instead of the
 //! CNN. The examples run candle on one thread unless `RAYON_NUM_THREADS` is set (see
 //! `common::default_to_one_thread`).
 //!
@@ -57,7 +57,6 @@ mod common;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{AdamW, Conv2dConfig, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use common::{Cli, Output, Panel, Series, err, table};
-use imle::data::{CsvOptions, ShortestPathData, read_table};
 use imle::loss::Reduction;
 use imle::perturbed::{PerturbedConfig, PerturbedOptimizer};
 use imle::spo::SpoPlus;
@@ -65,6 +64,7 @@ use imle::{
     DijkstraScratch, GridShortestPath, ImleConfig, ImleLayer, MapSolver, Neighbourhood, Noise,
     Sense,
 };
+use imle_data::{CsvOptions, ShortestPathData, read_table};
 use plotters::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -32,7 +32,6 @@
 mod config;
 mod context;
 pub mod cuda;
-pub mod data;
 mod error;
 mod host;
 pub mod init;

@@ -19,7 +19,6 @@ const LAYERS: &[(&str, u32)] = &[
     ("init", 2),
     ("solver", 3),
     ("state", 3),
-    ("data", 3),
     ("plumbing", 4),
     ("solvers", 4),
     ("cuda", 4),

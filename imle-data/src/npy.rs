@@ -17,9 +17,9 @@ use std::path::Path;
 /// use candle_core::{Device, Tensor};
 /// let path = std::env::temp_dir().join(format!("imle-read-npy-{}.npy", std::process::id()));
 /// Tensor::new(&[1u8, 2, 3], &Device::Cpu)?.write_npy(&path)?;
-/// let t = imle_runtime::data::read_npy(&path)?;
+/// let t = imle_data::read_npy(&path)?;
 /// assert_eq!(t.to_vec1::<f32>()?, vec![1.0, 2.0, 3.0]);
-/// assert!(imle_runtime::data::read_npy("/no/such/file.npy").unwrap_err().to_string().contains("/no/such/file.npy"));
+/// assert!(imle_data::read_npy("/no/such/file.npy").unwrap_err().to_string().contains("/no/such/file.npy"));
 /// # std::fs::remove_file(&path)?;
 /// # Ok::<(), candle_core::Error>(())
 /// ```
@@ -142,7 +142,7 @@ fn npy_header_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::test_util::{TempDir, write_raw_npy};
+    use crate::test_util::{TempDir, write_raw_npy};
 
     #[test]
     fn npy_of_each_dtype_reads_as_f32() -> Result<()> {

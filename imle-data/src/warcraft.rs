@@ -57,7 +57,7 @@ fn read_npy_parts(dir: &Path, split: &str, name: &str) -> Result<Option<(Tensor,
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use imle_runtime::data::ShortestPathData;
+/// use imle_data::ShortestPathData;
 /// let data = ShortestPathData::new(
 ///     Tensor::zeros((4, 5), candle_core::DType::F32, &Device::Cpu)?,
 ///     Tensor::ones((4, 9), candle_core::DType::F32, &Device::Cpu)?,
@@ -84,7 +84,7 @@ impl ShortestPathData {
     ///
     /// ```
     /// use candle_core::{Device, Tensor};
-    /// use imle_runtime::data::ShortestPathData;
+    /// use imle_data::ShortestPathData;
     /// // PyEPO's genData writes edge costs (40 edges of a 5×5 grid graph): not vertex costs.
     /// let x = Tensor::zeros((2, 5), candle_core::DType::F32, &Device::Cpu)?;
     /// let c = Tensor::ones((2, 40), candle_core::DType::F32, &Device::Cpu)?;
@@ -151,7 +151,7 @@ impl ShortestPathData {
     /// them to [`ShortestPathData::new`].
     ///
     /// ```no_run
-    /// use imle_runtime::data::ShortestPathData;
+    /// use imle_data::ShortestPathData;
     /// let data = ShortestPathData::load("x_train.csv", "c_train.csv", Some((12, 12)))?;
     /// # Ok::<(), candle_core::Error>(())
     /// ```
@@ -180,7 +180,7 @@ impl ShortestPathData {
     /// names the files looked for.
     ///
     /// ```no_run
-    /// use imle_runtime::data::ShortestPathData;
+    /// use imle_data::ShortestPathData;
     /// let train = ShortestPathData::warcraft("warcraft_shortest_path/12x12", "train")?;
     /// assert_eq!(train.grid(), (12, 12));
     /// # Ok::<(), candle_core::Error>(())
@@ -238,7 +238,7 @@ impl ShortestPathData {
     ///
     /// ```
     /// # use candle_core::{Device, Tensor};
-    /// # use imle_runtime::data::ShortestPathData;
+    /// # use imle_data::ShortestPathData;
     /// let x = Tensor::zeros((3, 1), candle_core::DType::F32, &Device::Cpu)?;
     /// let c = Tensor::ones((3, 2, 2), candle_core::DType::F32, &Device::Cpu)?;
     /// assert_eq!(ShortestPathData::new(x, c, None, None)?.len(), 3);
@@ -253,7 +253,7 @@ impl ShortestPathData {
     ///
     /// ```
     /// # use candle_core::{Device, Tensor};
-    /// # use imle_runtime::data::ShortestPathData;
+    /// # use imle_data::ShortestPathData;
     /// let x = Tensor::zeros((1, 1), candle_core::DType::F32, &Device::Cpu)?;
     /// let c = Tensor::ones((1, 2, 3), candle_core::DType::F32, &Device::Cpu)?;
     /// assert_eq!(ShortestPathData::new(x, c, None, None)?.grid(), (2, 3));
@@ -297,7 +297,7 @@ fn grid_shaped(what: &str, t: Tensor, grid: Option<(usize, usize)>) -> Result<Te
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::test_util::{TempDir, write_raw_npy};
+    use crate::test_util::{TempDir, write_raw_npy};
     use candle_core::Device;
 
     /// Writes one Warcraft array, whole or in `parts` pieces along axis 0.

@@ -1,5 +1,7 @@
-//! Readers for data sets in the formats PyEPO users have (.npy arrays and CSV tables), so that
-//! users with PyEPO shortest-path data can train on it.
+//! Data for `imle`: readers for data sets in the formats PyEPO users have (.npy arrays and CSV
+//! tables), so that users with PyEPO shortest-path data can train on it, and PyEPO's data
+//! generators and regret. A crate apart from the layer's runtime (as candle keeps
+//! `candle-datasets`), so that users of the layer do not compile the CSV reader.
 //!
 //! * [`read_npy`]: one `.npy` array as an f32 tensor (the dtypes NumPy writes that candle reads:
 //!   `f2`, `f4`, `f8`, `u1`, `u4`, `i2`, `i4`, `i8`, `b1`, little-endian, C order). Other files
@@ -22,7 +24,7 @@
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
-//! use imle_runtime::data::{CsvOptions, Delimiter, Header, ShortestPathData, read_npy};
+//! use imle_data::{CsvOptions, Delimiter, Header, ShortestPathData, read_npy};
 //!
 //! let dir = std::env::temp_dir().join(format!("imle-data-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir)?;
@@ -48,6 +50,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod csv;
 mod npy;
 mod pyepo;
@@ -71,7 +75,7 @@ fn data_error(path: &Path, message: impl fmt::Display) -> Error {
 /// (every option `Auto`), by the file's extension.
 ///
 /// ```
-/// assert!(imle_runtime::data::read_table("costs.parquet").unwrap_err().to_string().contains(".npy"));
+/// assert!(imle_data::read_table("costs.parquet").unwrap_err().to_string().contains(".npy"));
 /// ```
 pub fn read_table(path: impl AsRef<Path>) -> Result<Tensor> {
     let path = path.as_ref();

@@ -85,7 +85,7 @@ pub enum IndexColumn {
 /// [`CsvReport`], so that a caller can check it or pass the option explicitly.
 ///
 /// ```
-/// use imle_runtime::data::{CsvOptions, Delimiter, Header, IndexColumn};
+/// use imle_data::{CsvOptions, Delimiter, Header, IndexColumn};
 /// let path = std::env::temp_dir().join(format!("imle-csv-options-{}.csv", std::process::id()));
 /// // `pandas.DataFrame(array).to_csv(path)`: the column names 0, 1 and an unnamed index.
 /// std::fs::write(&path, ",0,1\n0,0.5,1.5\n1,2.5,3.5\n")?;
@@ -323,7 +323,7 @@ impl CsvOptions {
     /// detected header whose length differs from the data's), an ambiguous one-column `0` header in [`Header::Auto`].
     ///
     /// ```
-    /// use imle_runtime::data::{CsvOptions, Delimiter, Header};
+    /// use imle_data::{CsvOptions, Delimiter, Header};
     /// let path = std::env::temp_dir().join(format!("imle-csv-read-{}.txt", std::process::id()));
     /// // `np.savetxt(path, array)`: space-delimited, no header.
     /// std::fs::write(&path, "1.000000000000000000e+00 2.500000000000000000e+00\n\
@@ -528,7 +528,7 @@ fn cell_hint(field: &str, delimiter: Delimiter, note: &str) -> String {
 /// ```
 /// let path = std::env::temp_dir().join(format!("imle-read-csv-{}.csv", std::process::id()));
 /// std::fs::write(&path, ",a,b\n0,1.5,2\n1,3,-4e-1\n")?; // pandas' to_csv, with its index
-/// let t = imle_runtime::data::read_csv(&path)?;
+/// let t = imle_data::read_csv(&path)?;
 /// assert_eq!(t.to_vec2::<f32>()?, vec![vec![1.5, 2.0], vec![3.0, -0.4]]);
 /// # std::fs::remove_file(&path)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -540,7 +540,7 @@ pub fn read_csv(path: impl AsRef<Path>) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::test_util::TempDir;
+    use crate::test_util::TempDir;
 
     #[test]
     fn csv_with_and_without_header_and_index() -> Result<()> {

@@ -10,7 +10,7 @@
 //! promise the same numbers across `rand` releases.
 //!
 //! ```
-//! use imle_runtime::data::{normalized_regret, shortest_path_data};
+//! use imle_data::{normalized_regret, shortest_path_data};
 //! use imle_runtime::Sense;
 //! // PyEPO's 5×5 benchmark: 40 arc costs per instance, in DigraphShortestPath::grid's order.
 //! let data = shortest_path_data(100, 5, (5, 5), 4, 0.5, 135)?;
@@ -23,8 +23,8 @@
 //! ```
 
 use super::{data_error, read_table};
-use crate::config::Sense;
 use candle_core::{DType, Device, Error, Result, Tensor};
+use imle_runtime::Sense;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rand_distr::StandardNormal;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use imle_runtime::data::PyEpoData;
+/// use imle_data::PyEpoData;
 /// let x = Tensor::new(&[[0.5f32, 1.0], [2.0, -1.0]], &Device::Cpu)?;
 /// let c = Tensor::new(&[[1f32, 2.0, 3.0], [3.0, 1.0, 2.0]], &Device::Cpu)?;
 /// let w = Tensor::new(&[[1f32, 0.0, 0.0], [0.0, 1.0, 0.0]], &Device::Cpu)?;
@@ -69,7 +69,7 @@ impl PyEpoData {
     ///
     /// ```
     /// use candle_core::{Device, Tensor};
-    /// use imle_runtime::data::PyEpoData;
+    /// use imle_data::PyEpoData;
     /// let x = Tensor::zeros((2, 3), candle_core::DType::F64, &Device::Cpu)?;
     /// let c = Tensor::new(&[[1f32, 2.0], [3.0, 4.0]], &Device::Cpu)?;
     /// let w = Tensor::new(&[[1f32, 0.0], [1.0, 0.0]], &Device::Cpu)?;
@@ -170,7 +170,7 @@ impl PyEpoData {
     /// The number of instances `N`.
     ///
     /// ```
-    /// let data = imle_runtime::data::shortest_path_data(3, 2, (2, 2), 1, 0.0, 0)?;
+    /// let data = imle_data::shortest_path_data(3, 2, (2, 2), 1, 0.0, 0)?;
     /// assert_eq!(data.len(), 3);
     /// # Ok::<(), candle_core::Error>(())
     /// ```
@@ -181,7 +181,7 @@ impl PyEpoData {
     /// Whether there are no instances.
     ///
     /// ```
-    /// let data = imle_runtime::data::shortest_path_data(3, 2, (2, 2), 1, 0.0, 0)?;
+    /// let data = imle_data::shortest_path_data(3, 2, (2, 2), 1, 0.0, 0)?;
     /// assert!(!data.is_empty());
     /// # Ok::<(), candle_core::Error>(())
     /// ```
@@ -204,7 +204,7 @@ impl PyEpoData {
     /// [`read_csv`]: super::read_csv
     ///
     /// ```
-    /// use imle_runtime::data::{PyEpoData, shortest_path_data};
+    /// use imle_data::{PyEpoData, shortest_path_data};
     /// let dir = std::env::temp_dir().join(format!("imle-pyepo-doc-{}", std::process::id()));
     /// std::fs::create_dir_all(&dir)?;
     /// let data = shortest_path_data(4, 3, (3, 3), 2, 0.0, 7)?;
@@ -277,7 +277,7 @@ impl PyEpoData {
     ///
     /// ```
     /// use candle_core::{DType, Device, Tensor};
-    /// use imle_runtime::data::PyEpoData;
+    /// use imle_data::PyEpoData;
     /// let x = Tensor::zeros((2, 3), DType::F32, &Device::Cpu)?;
     /// let costs = |d: usize| Tensor::ones((2, d), DType::F32, &Device::Cpu);
     /// let vertex = PyEpoData::new(x.clone(), costs(25)?, None, None)?;
@@ -444,11 +444,11 @@ fn f32_tensor(values: &[f64], rows: usize, cols: usize) -> Result<Tensor> {
 /// negative).
 ///
 /// ```
-/// let data = imle_runtime::data::shortest_path_data(1000, 5, (5, 5), 1, 0.0, 135)?;
+/// let data = imle_data::shortest_path_data(1000, 5, (5, 5), 1, 0.0, 135)?;
 /// assert_eq!(data.c.dims(), &[1000, 40]);
 /// let mean = data.c.mean_all()?.to_scalar::<f32>()?;
 /// assert!((mean - 4.0 / 3.5).abs() < 0.02, "{mean}");
-/// assert!(imle_runtime::data::shortest_path_data(10, 5, (1, 1), 1, 0.0, 0).is_err());
+/// assert!(imle_data::shortest_path_data(10, 5, (1, 1), 1, 0.0, 0).is_err());
 /// # Ok::<(), candle_core::Error>(())
 /// ```
 pub fn shortest_path_data(
@@ -496,7 +496,7 @@ pub fn shortest_path_data(
 /// `noise_half_width`.
 ///
 /// ```
-/// let (weights, data) = imle_runtime::data::knapsack_data(100, 5, 32, 2, 2, 0.0, 135)?;
+/// let (weights, data) = imle_data::knapsack_data(100, 5, 32, 2, 2, 0.0, 135)?;
 /// assert_eq!((weights.dims(), data.c.dims()), (&[2, 32][..], &[100, 32][..]));
 /// let c = data.c.flatten_all()?.to_vec1::<f32>()?;
 /// assert!(c.iter().all(|&v| v >= 1.0 && v.fract() == 0.0));
@@ -565,7 +565,8 @@ fn objectives(c: &Tensor, chosen: &Tensor, optimal: &Tensor) -> Result<(Tensor, 
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use imle_runtime::{Sense, data::regret};
+/// use imle_data::regret;
+/// use imle_runtime::Sense;
 /// let c = Tensor::new(&[[1f32, 2.0, 3.0], [4.0, 5.0, 6.0]], &Device::Cpu)?;
 /// let best = Tensor::new(&[[1f32, 0.0, 0.0], [1.0, 0.0, 0.0]], &Device::Cpu)?; // argmin
 /// let chosen = Tensor::new(&[[0f32, 1.0, 0.0], [1.0, 0.0, 0.0]], &Device::Cpu)?;
@@ -587,7 +588,8 @@ pub fn regret(c: &Tensor, chosen: &Tensor, optimal: &Tensor, sense: Sense) -> Re
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
-/// use imle_runtime::{Sense, data::normalized_regret};
+/// use imle_data::normalized_regret;
+/// use imle_runtime::Sense;
 /// let c = Tensor::new(&[[1f32, 2.0, 3.0], [4.0, 5.0, 6.0]], &Device::Cpu)?;
 /// let best = Tensor::new(&[[1f32, 0.0, 0.0], [1.0, 0.0, 0.0]], &Device::Cpu)?;
 /// let chosen = Tensor::new(&[[0f32, 1.0, 0.0], [1.0, 0.0, 0.0]], &Device::Cpu)?;
@@ -617,7 +619,7 @@ pub fn normalized_regret(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::test_util::TempDir;
+    use crate::test_util::TempDir;
 
     /// Sample mean, variance (divided by n) and fourth central moment of `v`.
     fn moments(v: &[f64]) -> (f64, f64, f64) {
@@ -761,7 +763,7 @@ mod tests {
         assert_eq!((a.x.dims(), a.c.dims()), (&[10, 5][..], &[10, 40][..]));
         assert_eq!(
             a.c.dims()[1],
-            crate::DigraphShortestPath::grid(5, 5)?.arcs().len()
+            imle_runtime::DigraphShortestPath::grid(5, 5)?.arcs().len()
         );
         assert_eq!(
             shortest_path_data(2, 1, (12, 12), 1, 0.0, 0)?.c.dims(),
