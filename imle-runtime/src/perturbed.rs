@@ -64,7 +64,7 @@
 
 use crate::config::Sense;
 use crate::error::{config_error, input_error};
-use crate::host::{check_finite, with_cpu_f32};
+use crate::host::{check_finite, cpu_f32, with_cpu_f32};
 use crate::loss::Reduction;
 use crate::noise::{Noise, NoiseKey, fill_instance};
 use crate::plumbing::Solver;
@@ -230,7 +230,9 @@ pub trait ConfiguredPerturbed {
 }
 
 /// A perturbed optimizer over a [`MapSolver`]: `θ [B, d] ↦ y_σ(θ) [B, d]`, differentiable
-/// with the Monte-Carlo Jacobian of Berthet et al.; see the [module docs](self).
+/// with the Monte-Carlo Jacobian of Berthet et al.; see the [module docs](self). θ may also
+/// be `[B, instance…]` (a grid `[B, H, W]` for [`GridShortestPath`](crate::GridShortestPath)):
+/// the solver sees each instance in its shape, as in [`ImleLayer`](crate::ImleLayer).
 pub struct PerturbedOptimizer<S: MapSolver> {
     solver: Arc<S>,
     config: PerturbedConfig,
@@ -320,27 +322,27 @@ impl<S: MapSolver> PerturbedOptimizer<S> {
         &self.solver
     }
 
-    /// `y_σ(θ)`: the mean over S samples of the solver's solutions on perturbed `θ`, `[B, d]`
-    /// in θ's dtype and on θ's device (solved on the CPU), differentiable w.r.t. θ.
+    /// `y_σ(θ)`: the mean over S samples of the solver's solutions on perturbed `θ`, in θ's
+    /// shape (`[B, d]` or `[B, instance…]`), dtype and device (solved on the CPU),
+    /// differentiable w.r.t. θ.
     ///
     /// # Errors
-    /// θ not of rank 2, empty, non-finite or not a float; a solver that rejects the instance
+    /// θ of rank < 2, empty, non-finite or not a float; a solver that rejects the instance
     /// shape or θ, fails, or writes non-finite values; a perturbed input that overflows.
     pub fn forward(&self, theta: &Tensor) -> Result<Tensor> {
-        let (theta32, (batch, n)) = self.prepare(theta)?;
+        let (theta32, shapes) = self.prepare(theta)?;
         let op = PerturbedOp {
             optimizer: self.clone(),
             key: self.next_key(),
-            batch,
-            n,
+            shapes,
             saved: OnceLock::new(),
         };
         let y = theta32.apply_op1(op)?;
         y.to_dtype(theta.dtype())?.to_device(theta.device())
     }
 
-    /// The perturbed Fenchel-Young loss between `θ [B, d]` and targets `y [B, d]` (e.g. the
-    /// true solutions), with the gradient `s·(y_σ(θ) − y)` (`y_σ − y` to maximise, `y − y_σ`
+    /// The perturbed Fenchel-Young loss between `θ [B, d]` (or `[B, instance…]`) and targets
+    /// `y` of θ's shape (e.g. the true solutions), with the gradient `s·(y_σ(θ) − y)` (`y_σ − y` to maximise, `y − y_σ`
     /// to minimise), no Jacobian involved.
     ///
     /// **Value.** Per instance, the Monte-Carlo estimate of `F_σ(η) − ⟨η, y⟩`, i.e.
@@ -370,7 +372,9 @@ impl<S: MapSolver> PerturbedOptimizer<S> {
                 theta.dims()
             )));
         }
-        let (theta32, (batch, n)) = self.prepare(theta)?;
+        let (theta32, shapes) = self.prepare(theta)?;
+        let batch = shapes.batch;
+        let n = shapes.n;
         let target = y
             .to_device(&Device::Cpu)?
             .to_dtype(DType::F32)?
@@ -380,8 +384,7 @@ impl<S: MapSolver> PerturbedOptimizer<S> {
         let op = FenchelYoungOp {
             optimizer: self.clone(),
             key: self.next_key(),
-            batch,
-            n,
+            shapes,
             target,
             mean: OnceLock::new(),
         };
@@ -401,9 +404,9 @@ impl<S: MapSolver> PerturbedOptimizer<S> {
         NoiseKey::new(self.config.seed, self.calls.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Checks θ (float, rank 2, non-empty, the solver's instance shape) and returns it as a
-    /// contiguous f32 CPU tensor, with (B, d).
-    fn prepare(&self, theta: &Tensor) -> Result<(Tensor, (usize, usize))> {
+    /// Checks θ (float, rank ≥ 2, non-empty, the solver's instance shape) and returns it as a
+    /// contiguous f32 CPU tensor, with its shapes.
+    fn prepare(&self, theta: &Tensor) -> Result<(Tensor, Instances)> {
         self.config.validate()?;
         if !theta.dtype().is_float() {
             return Err(input_error(format!(
@@ -411,12 +414,15 @@ impl<S: MapSolver> PerturbedOptimizer<S> {
                 theta.dtype()
             )));
         }
-        let &[batch, n] = theta.dims() else {
+        let Some((&batch, instance)) = theta.dims().split_first().filter(|(_, i)| !i.is_empty())
+        else {
             return Err(input_error(format!(
-                "perturbed optimizer: θ must have rank 2 ([B, d]), got shape {:?}",
+                "perturbed optimizer: θ must have rank >= 2 ([B, d], or [B, instance…] such as \
+                 [B, H, W]), got shape {:?}",
                 theta.dims()
             )));
         };
+        let n: usize = instance.iter().product();
         if batch == 0 || n == 0 {
             return Err(input_error(format!(
                 "perturbed optimizer: θ is empty (shape {:?})",
@@ -432,24 +438,24 @@ impl<S: MapSolver> PerturbedOptimizer<S> {
                 self.config.samples
             )));
         }
-        Solver::check_instance(&*self.solver, &[n])?;
+        Solver::check_instance(&*self.solver, instance)?;
         let theta32 = theta
             .to_device(&Device::Cpu)?
             .to_dtype(DType::F32)?
             .contiguous()?;
-        Ok((theta32, (batch, n)))
+        let shapes = Instances {
+            batch,
+            instance: instance.to_vec(),
+            n,
+        };
+        Ok((theta32, shapes))
     }
 
     /// Draws the noise and solves the `B·S` perturbed problems.
-    fn draw_and_solve(
-        &self,
-        key: NoiseKey,
-        theta: &[f32],
-        batch: usize,
-        n: usize,
-    ) -> Result<Draws> {
+    fn draw_and_solve(&self, key: NoiseKey, theta: &[f32], shapes: &Instances) -> Result<Draws> {
+        let (batch, n) = (shapes.batch, shapes.n);
         check_finite("θ", theta)?;
-        Solver::check_theta(&*self.solver, theta, &[n])?;
+        Solver::check_theta(&*self.solver, theta, &shapes.instance)?;
         let config = &self.config;
         let samples = config.samples as usize;
         let rows = batch * samples;
@@ -493,7 +499,7 @@ impl<S: MapSolver> PerturbedOptimizer<S> {
         )?;
         let mut solutions = vec![0.0f32; rows * n];
         self.solver.solve_rows(
-            &[n],
+            &shapes.instance,
             &|row, buffer| buffer.copy_from_slice(&inputs[row * n..][..n]),
             &mut solutions,
         )?;
@@ -532,11 +538,18 @@ fn score(noise: Noise, z: f32) -> f32 {
     }
 }
 
+/// θ's shapes: `batch` instances of shape `instance` (`n` entries each).
+#[derive(Clone, Debug)]
+struct Instances {
+    batch: usize,
+    instance: Vec<usize>,
+    n: usize,
+}
+
 struct PerturbedOp<S: MapSolver> {
     optimizer: PerturbedOptimizer<S>,
     key: NoiseKey,
-    batch: usize,
-    n: usize,
+    shapes: Instances,
     saved: OnceLock<Draws>,
 }
 
@@ -548,7 +561,7 @@ impl<S: MapSolver> PerturbedOp<S> {
         })?;
         check_finite("the incoming gradient", g)?;
         let config = &self.optimizer.config;
-        let (n, samples) = (self.n, draws.samples);
+        let (n, samples) = (self.shapes.n, draws.samples);
         if config.perturbation == Perturbation::Multiplicative
             && let Some(i) = theta.iter().position(|&t| t == 0.0)
         {
@@ -557,7 +570,7 @@ impl<S: MapSolver> PerturbedOp<S> {
                  at θ = 0 (flat index {i})"
             )));
         }
-        let mut gradient = vec![0.0f32; self.batch * n];
+        let mut gradient = vec![0.0f32; self.shapes.batch * n];
         gradient.par_chunks_mut(n).enumerate().for_each(|(b, acc)| {
             let g_b = &g[b * n..][..n];
             for s in 0..samples {
@@ -593,13 +606,13 @@ impl<S: MapSolver> CustomOp1 for PerturbedOp<S> {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let theta = cpu_slice(storage, layout)?;
+        let theta = cpu_f32(storage, layout)?;
         let draws = self
             .optimizer
-            .draw_and_solve(self.key, theta, self.batch, self.n)?;
+            .draw_and_solve(self.key, theta, &self.shapes)?;
         let mean = draws.mean();
         let _ = self.saved.set(draws);
-        Ok((CpuStorage::F32(mean), Shape::from((self.batch, self.n))))
+        Ok((CpuStorage::F32(mean), layout.shape().clone()))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
@@ -614,9 +627,8 @@ impl<S: MapSolver> CustomOp1 for PerturbedOp<S> {
 struct FenchelYoungOp<S: MapSolver> {
     optimizer: PerturbedOptimizer<S>,
     key: NoiseKey,
-    batch: usize,
-    n: usize,
-    /// y, `[B, d]` flattened.
+    shapes: Instances,
+    /// y, θ's shape, flattened.
     target: Vec<f32>,
     /// y_σ(θ) from the forward pass.
     mean: OnceLock<Vec<f32>>,
@@ -628,15 +640,15 @@ impl<S: MapSolver> CustomOp1 for FenchelYoungOp<S> {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let theta = cpu_slice(storage, layout)?;
+        let theta = cpu_f32(storage, layout)?;
         let draws = self
             .optimizer
-            .draw_and_solve(self.key, theta, self.batch, self.n)?;
-        let (n, samples) = (self.n, draws.samples);
+            .draw_and_solve(self.key, theta, &self.shapes)?;
+        let (batch, n, samples) = (self.shapes.batch, self.shapes.n, draws.samples);
         let sign = self.optimizer.config.sense.sign();
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
         // s·((1/S) Σ_s ⟨x_s, y*_s⟩ − ⟨θ, y⟩): F_σ(η) − ⟨η, y⟩, up to Ω(y).
-        let losses: Vec<f32> = (0..self.batch)
+        let losses: Vec<f32> = (0..batch)
             .map(|b| {
                 let perturbed_max: f32 = (0..samples)
                     .map(|s| {
@@ -650,7 +662,7 @@ impl<S: MapSolver> CustomOp1 for FenchelYoungOp<S> {
             })
             .collect();
         let _ = self.mean.set(draws.mean());
-        Ok((CpuStorage::F32(losses), Shape::from(self.batch)))
+        Ok((CpuStorage::F32(losses), Shape::from(batch)))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
@@ -663,7 +675,7 @@ impl<S: MapSolver> CustomOp1 for FenchelYoungOp<S> {
             .to_vec1::<f32>()?;
         check_finite("the incoming gradient", &g)?;
         let sign = self.optimizer.config.sense.sign();
-        let n = self.n;
+        let n = self.shapes.n;
         let gradient: Vec<f32> = mean
             .iter()
             .zip(&self.target)
@@ -671,14 +683,5 @@ impl<S: MapSolver> CustomOp1 for FenchelYoungOp<S> {
             .map(|(i, (&m, &y))| sign * g[i / n] * (m - y))
             .collect();
         Tensor::from_vec(gradient, arg.shape(), arg.device()).map(Some)
-    }
-}
-
-/// The contiguous f32 data of a CPU storage.
-fn cpu_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
-    let data = storage.as_slice::<f32>()?;
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => Err(input_error("expected a contiguous tensor")),
     }
 }

@@ -52,7 +52,9 @@ use std::sync::{Arc, OnceLock};
 /// when `w*` is the solver's solution for `c` (or an equally good one), and `ℓ` is convex in
 /// `ĉ`, so the gradient from `backward` is a subgradient.
 ///
-/// **Shapes and dtypes.** `ĉ`, `c` and `w*` are `[B, d]`, `B ≥ 1`, `d ≥ 1`, any float dtype
+/// **Shapes and dtypes.** `ĉ`, `c` and `w*` are `[B, d]` (or all three `[B, instance…]`, such
+/// as a grid's `[B, H, W]`: the solver sees each instance in its shape, the products are
+/// over all its entries), `B ≥ 1`, `d ≥ 1`, any float dtype
 /// (f32, f64, f16, bf16) and any device. Everything is computed in f32 on the host, like
 /// [`ImleLayer`](crate::ImleLayer) does with a CPU solver: `ĉ` is converted to f32 and moved
 /// to the CPU (differentiably, so the gradient returns to `ĉ`'s dtype and device), and the
@@ -162,7 +164,8 @@ impl<S: Solver> SpoPlus<S> {
     }
 
     /// The SPO+ loss of predicted costs `c_hat` `[B, d]` against true costs `c` `[B, d]` and
-    /// optimal solutions `w_star` `[B, d]` (optimal under `c`), reduced as `reduction` says:
+    /// optimal solutions `w_star` `[B, d]` (optimal under `c`; or all three `[B, instance…]`),
+    /// reduced as `reduction` says:
     /// [`Reduction::None`] gives the per-instance losses `[B]`, [`Reduction::Sum`] their sum,
     /// [`Reduction::Mean`] and [`Reduction::InstanceMean`] their mean over the `B`
     /// instances (the loss has one value per instance, so the two means coincide). The
@@ -182,14 +185,15 @@ impl<S: Solver> SpoPlus<S> {
         w_star: &Tensor,
         reduction: Reduction,
     ) -> Result<Tensor> {
-        let (batch, d) = check_shapes(c_hat, c, w_star)?;
-        self.solver.check_instance(&[d])?;
+        let (batch, instance) = check_shapes(c_hat, c, w_star)?;
+        self.solver.check_instance(&instance)?;
         let c = host_f32("c", c)?;
         let w_star = host_f32("w_star", w_star)?;
         let op = SpoOp {
             solver: self.solver.clone(),
             sign: self.sense.sign(),
-            d,
+            d: instance.iter().product(),
+            instance,
             c,
             w_star,
             w_tilde: OnceLock::new(),
@@ -211,12 +215,14 @@ impl<S: Solver> SpoPlus<S> {
     }
 }
 
-/// Checks rank, shapes and dtypes; returns `(B, d)`.
-fn check_shapes(c_hat: &Tensor, c: &Tensor, w_star: &Tensor) -> Result<(usize, usize)> {
+/// Checks rank, shapes and dtypes; returns `B` and the instance shape (`[d]`, or a grid's
+/// `[H, W]`, ...).
+fn check_shapes(c_hat: &Tensor, c: &Tensor, w_star: &Tensor) -> Result<(usize, Vec<usize>)> {
     for (name, t) in [("c_hat", c_hat), ("c", c), ("w_star", w_star)] {
-        if t.rank() != 2 {
+        if t.rank() < 2 {
             return Err(input_error(format!(
-                "SPO+: {name} must have rank 2 ([B, d]: a batch of cost vectors), got shape {:?}",
+                "SPO+: {name} must have rank >= 2 ([B, d]: a batch of cost vectors, or \
+                 [B, instance…] such as [B, H, W]), got shape {:?}",
                 t.dims()
             )));
         }
@@ -239,14 +245,14 @@ fn check_shapes(c_hat: &Tensor, c: &Tensor, w_star: &Tensor) -> Result<(usize, u
             )));
         }
     }
-    let (batch, d) = (c_hat.dims()[0], c_hat.dims()[1]);
-    if batch == 0 || d == 0 {
+    let (batch, instance) = (c_hat.dims()[0], c_hat.dims()[1..].to_vec());
+    if batch == 0 || instance.iter().product::<usize>() == 0 {
         return Err(input_error(format!(
             "SPO+: empty input (shape {:?}); it needs at least one instance of at least one entry",
             c_hat.dims()
         )));
     }
-    Ok((batch, d))
+    Ok((batch, instance))
 }
 
 /// A tensor's values as host f32, checked to be finite.
@@ -264,6 +270,8 @@ struct SpoOp<S: Solver> {
     solver: Arc<S>,
     /// σ: +1 for a maximising solver, −1 for a minimising one.
     sign: f32,
+    /// The shape of one instance, and its number of entries.
+    instance: Vec<usize>,
     d: usize,
     c: Vec<f32>,
     w_star: Vec<f32>,
@@ -288,7 +296,7 @@ impl<S: Solver> SpoOp<S> {
         }
         let mut w_tilde = vec![0.0f32; input.len()];
         self.solver.solve_rows(
-            &[d],
+            &self.instance,
             &|row, buffer| buffer.copy_from_slice(&input[row * d..][..d]),
             &mut w_tilde,
         )?;

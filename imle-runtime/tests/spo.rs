@@ -325,11 +325,11 @@ fn bad_inputs_are_errors_that_name_the_problem() -> Result<()> {
     let flat = Tensor::new(&[0f32, 1.0, 2.0], &cpu())?;
     let e = err(spo.loss(&flat, &ok, &w, Reduction::Sum));
     assert!(
-        e.contains("c_hat must have rank 2") && e.contains("[3]"),
+        e.contains("c_hat must have rank >= 2") && e.contains("[3]"),
         "{e}"
     );
     let e = err(spo.loss(&ok, &flat, &w, Reduction::Sum));
-    assert!(e.contains("c must have rank 2"), "{e}");
+    assert!(e.contains("c must have rank >= 2"), "{e}");
     // Shapes: both are named.
     let wide = Tensor::zeros((1, 4), DType::F32, &cpu())?;
     let e = err(spo.loss(&ok, &wide, &w, Reduction::Sum));
@@ -380,5 +380,50 @@ fn bad_inputs_are_errors_that_name_the_problem() -> Result<()> {
         e.contains("failing") && e.contains("no solution today"),
         "{e}"
     );
+    Ok(())
+}
+
+/// Costs of shape `[B, instance…]` give the losses and subgradients of the flattened `[B, d]`
+/// problem, with the solver seeing each instance in its shape.
+#[test]
+fn instances_of_any_shape_match_their_flattened_form() -> Result<()> {
+    let spo = SpoPlus::new(Argmax, Sense::Maximize);
+    let c_hat = Tensor::new(
+        &[
+            [0.3f32, -0.1, 0.8, 0.2, 0.0, 0.5],
+            [1.0, 0.2, -0.4, 0.9, 0.1, 0.3],
+        ],
+        &cpu(),
+    )?;
+    let c = Tensor::new(
+        &[
+            [0.1f32, 0.9, 0.2, 0.0, 0.4, 0.3],
+            [0.5, 0.1, 0.2, 0.8, 0.0, 0.7],
+        ],
+        &cpu(),
+    )?;
+    let w = Tensor::new(
+        &[
+            [0f32, 1.0, 0.0, 0.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+        ],
+        &cpu(),
+    )?;
+    let run = |shape: &[usize]| -> Result<(Vec<f32>, Vec<f32>)> {
+        let theta = Var::from_tensor(&c_hat.reshape(shape)?)?;
+        let losses = spo.loss(
+            theta.as_tensor(),
+            &c.reshape(shape)?,
+            &w.reshape(shape)?,
+            Reduction::None,
+        )?;
+        let grads = losses.sum_all()?.backward()?;
+        let grad = grads.get(&theta).unwrap().flatten_all()?.to_vec1()?;
+        Ok((losses.to_vec1()?, grad))
+    };
+    let flat = run(&[2, 6])?;
+    assert_eq!(flat, run(&[2, 3, 2])?);
+    // A real SPO+ value: not all zero.
+    assert!(flat.0.iter().any(|&l| l > 0.0), "{flat:?}");
     Ok(())
 }
