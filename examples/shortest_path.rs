@@ -24,7 +24,7 @@
 //! * `SPO+` (`spo`): the SPO+ loss (Elmachtoub & Grigas; `imle::spo`) with the true costs and
 //!   the true path: a minimisation, one solver call on `2ĉ − c` per map. Both use the same
 //!   Dijkstra solver as the layer (its negative-cost clamp included: a perturbed or `2ĉ − c`
-//!   cost below 0 counts as 0), on flattened `[H·W]` rows, since these two take `[B, d]`;
+//!   cost below 0 counts as 0), on the same `[B, H, W]` costs;
 //! * `MSE on costs`: the CNN trained on the true costs (a supervision the others never get),
 //!   evaluated through the same solver.
 //!
@@ -60,10 +60,7 @@ use common::{Cli, Output, Panel, Series, err, table};
 use imle::loss::Reduction;
 use imle::perturbed::{PerturbedConfig, PerturbedOptimizer};
 use imle::spo::SpoPlus;
-use imle::{
-    DijkstraScratch, GridShortestPath, ImleConfig, ImleLayer, MapSolver, Neighbourhood, Noise,
-    Sense,
-};
+use imle::{GridShortestPath, ImleConfig, ImleLayer, Neighbourhood, Noise, Sense};
 use imle_data::{CsvOptions, ShortestPathData, read_table};
 use plotters::prelude::*;
 use rand::rngs::StdRng;
@@ -619,57 +616,6 @@ fn grid_solver() -> GridShortestPath {
     GridShortestPath::new(Neighbourhood::Eight)
 }
 
-/// [`grid_solver`] on flattened `[H·W]` rows: the perturbed optimizer and SPO+ take `[B, d]`
-/// and hand the solver the instance shape `[d]`; this gives the grid solver its `[H, W]`.
-#[derive(Clone, Copy)]
-struct FlatGrid {
-    grid: GridShortestPath,
-    shape: [usize; 2],
-}
-
-impl FlatGrid {
-    fn new(shape: (usize, usize)) -> FlatGrid {
-        FlatGrid {
-            grid: grid_solver(),
-            shape: [shape.0, shape.1],
-        }
-    }
-}
-
-impl MapSolver for FlatGrid {
-    type Scratch = DijkstraScratch;
-
-    fn name(&self) -> &str {
-        self.grid.name()
-    }
-
-    fn check_instance(&self, shape: &[usize]) -> Result<()> {
-        if shape != [self.shape[0] * self.shape[1]] {
-            return Err(err(format!(
-                "flattened {}×{} grid: instances must be [{}], got {shape:?}",
-                self.shape[0],
-                self.shape[1],
-                self.shape[0] * self.shape[1]
-            )));
-        }
-        self.grid.check_instance(&self.shape)
-    }
-
-    fn check_theta(&self, costs: &[f32], _shape: &[usize]) -> Result<()> {
-        self.grid.check_theta(costs, &self.shape)
-    }
-
-    fn solve(
-        &self,
-        costs: &[f32],
-        _shape: &[usize],
-        z: &mut [f32],
-        scratch: &mut DijkstraScratch,
-    ) -> Result<()> {
-        self.grid.solve(costs, &self.shape, z, scratch)
-    }
-}
-
 fn solver_layer(o: &Options, noise: Noise, seed: u64) -> Result<ImleLayer<GridShortestPath>> {
     let solver = grid_solver();
     let config = ImleConfig::new(noise)
@@ -812,17 +758,17 @@ fn train_one(
         _ => Noise::None,
     };
     let layer = solver_layer(o, noise, o.seed)?;
-    // The same solver for the two losses that take [B, H·W].
+    // The same solver for the two other losses, on the same [B, H, W] costs.
     let perturbed = match method {
         Method::Pfyl => Some(PerturbedOptimizer::new(
-            FlatGrid::new(grid),
+            grid_solver(),
             PerturbedConfig::new(Noise::Gaussian, o.sigma, o.samples)
                 .with_sense(Sense::Minimize)
                 .with_seed(o.seed),
         )?),
         _ => None,
     };
-    let spo = (method == Method::Spo).then(|| SpoPlus::new(FlatGrid::new(grid), Sense::Minimize));
+    let spo = (method == Method::Spo).then(|| SpoPlus::new(grid_solver(), Sense::Minimize));
     let untrained = score(&layer, &predict(&net, &test.x)?, test)?;
     let mut optimizer = AdamW::new(
         varmap.all_vars(),
@@ -863,14 +809,14 @@ fn train_one(
                 }
                 // Summed over the maps, as the Hamming loss below.
                 Method::Pfyl | Method::Spo => {
-                    let flat = |t: &Tensor| t.index_select(&idx, 0)?.flatten_from(1);
-                    let (theta, y) = (theta.flatten_from(1)?, flat(&train.paths)?);
+                    let y = train.paths.index_select(&idx, 0)?;
                     let loss = match (&perturbed, &spo) {
                         (Some(perturbed), _) => {
                             perturbed.fenchel_young_loss(&theta, &y, Reduction::Sum)?
                         }
                         (_, Some(spo)) => {
-                            spo.loss(&theta, &flat(&train.costs)?, &y, Reduction::Sum)?
+                            let c = train.costs.index_select(&idx, 0)?;
+                            spo.loss(&theta, &c, &y, Reduction::Sum)?
                         }
                         _ => unreachable!("built above for these methods"),
                     };

@@ -37,10 +37,11 @@ pub(crate) fn check_finite(what: &str, values: &[f32]) -> Result<()> {
 }
 
 /// Where an op runs for tensors on `device`: the device itself when it has a backend here
-/// (CPU, and CUDA with feature `cuda`), else the CPU (a Metal tensor is copied to the host
-/// and the result copied back).
+/// (CPU, and CUDA with this crate's feature `cuda`), else the CPU (a Metal tensor, or a CUDA
+/// one when only candle's `cuda` feature is on, is copied to the host and the result copied
+/// back).
 pub(crate) fn backend_device(device: &candle_core::Device) -> candle_core::Device {
-    if device.is_cpu() || device.is_cuda() {
+    if device.is_cpu() || (cfg!(feature = "cuda") && device.is_cuda()) {
         device.clone()
     } else {
         candle_core::Device::Cpu

@@ -19,8 +19,8 @@ use std::sync::Arc;
 /// (computation is in f32, the output has θ's dtype); integer dtypes are an error.
 /// Non-contiguous θ is made contiguous (a copy). On a CUDA device (feature `cuda`) a solver
 /// with a GPU kernel ([`MapSolver::device_kernel`](crate::MapSolver::device_kernel)) runs
-/// there; any other solver, or θ on another device, runs on the CPU with one copy of θ each
-/// way per call (and of the gradient).
+/// there; any other solver, or θ on another device, runs on the CPU, with θ (and in backward
+/// the output and its gradient) copied to the host and the result copied back.
 ///
 /// Clones share the noise call counter and the adaptive state; `with_*` methods start fresh.
 ///

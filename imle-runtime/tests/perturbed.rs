@@ -406,7 +406,9 @@ fn instances_of_any_shape_match_their_flattened_form() -> Result<()> {
     let weights = Tensor::new(&[[1f32, -2.0, 0.5, 0.0, 3.0, 1.0]; 2], CPU)?;
     let target = Tensor::new(&[[0f32, 1.0, 0.0, 0.0, 0.0, 0.0]; 2], CPU)?;
     // One fresh optimizer per shape, so both calls draw the same noise (call 0).
-    let run = |shape: &[usize]| -> Result<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>)> {
+    // y_σ(θ), its Jacobian applied to the weights, the Fenchel-Young losses and their gradient.
+    type Outputs = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+    let run = |shape: &[usize]| -> Result<Outputs> {
         let optimizer = PerturbedOptimizer::new(Argmax, config)?;
         let theta = Var::from_tensor(&Tensor::new(&values, CPU)?.reshape(shape)?)?;
         let y = optimizer.forward(theta.as_tensor())?;

@@ -243,7 +243,7 @@ extern "C" __global__ void imle_noise(NoiseParams p, u32 n, u32 draws, u64 rows,
 }
 
 // ---------------------------------------------------------------------------------------
-// Solver inputs: alpha * theta + step * g + tau * eps, exactly as `solver_input` in op.rs
+// Solver inputs: alpha * theta + step * g + tau * eps, exactly as `solver_input` in op/cpu.rs
 // (the g term only when there is a g, the eps term only when the layer has noise).
 
 struct RowInput {
@@ -590,7 +590,7 @@ extern "C" __global__ void imle_mean_rows(ForwardParams p, const float* rows, fl
 // minus_d = topk(alpha theta + step_d g + tau' eps_d) with step_d = -sign * lambda_d, and
 // plus_d = the forward solution (read from z when the output holds it), or recomputed as
 // topk(theta + tau eps_d), or, for the central difference, topk(alpha theta - step_d g +
-// tau' eps_d). The same eps_d is regenerated for both. Mirrors `ImleOp::backward` in op.rs.
+// tau' eps_d). The same eps_d is regenerated for both. Mirrors `Pass::backward` in op/cpu.rs.
 // The layout of these params is mirrored by `BackwardParams` in cuda/params.rs.
 
 struct BackwardParams {
@@ -815,7 +815,7 @@ extern "C" __global__ void imle_backward_sum(BackwardParams p, u32 d_begin, u32 
 }
 
 // AIMLE's per-row lambda: beta * |theta_b| / |g_row| (0 where g_row = 0), each norm a
-// sequential sum of squares from 0 in element order, as `row_lambdas` in op.rs.
+// sequential sum of squares from 0 in element order, as `row_lambdas` in target.rs.
 extern "C" __global__ void imle_row_lambdas(const float* theta, const float* grad, u32 batch,
                                             u32 n, u32 grad_per_instance, float beta,
                                             float* out) {

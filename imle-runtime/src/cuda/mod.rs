@@ -24,7 +24,7 @@
 //! CPU under an emulation of thread blocks, `tests/cuda.rs` on a GPU (not yet run on one).
 //!
 //! Any other solver also works on CUDA tensors, at the cost of one host round trip per call:
-//! θ (and in backward the incoming gradient) is copied to the host in one transfer, the
+//! θ (and in backward the output and the incoming gradient) is copied to the host, the
 //! solver runs there in parallel, and the result is copied back in one transfer.
 //!
 //! The kernels are CUDA C ([`KERNELS`]) compiled at run time by NVRTC with [`NVRTC_OPTIONS`]

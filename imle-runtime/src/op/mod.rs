@@ -19,8 +19,9 @@
 //! * gradient: the mean of the terms over the `S·M` draws of each instance.
 //!
 //! A solver without a GPU kernel ([`crate::MapSolver::device_kernel`] is `None`) still runs
-//! on CUDA tensors: the CUDA backend copies θ (and the gradient) to the host, runs the CPU
-//! backend and copies the result back, one copy each way per pass.
+//! on CUDA tensors: the CUDA backend copies its inputs to the host (θ forward; θ, the output
+//! and ∂L/∂z backward; the explicit noise, if any, in each pass), runs the CPU backend and
+//! copies the result back.
 
 mod cpu;
 #[cfg(feature = "cuda")]
@@ -295,12 +296,13 @@ impl Prepared {
         })
     }
 
-    /// Another input (the explicit noise) in the same form as θ.
+    /// Another input (the explicit noise) in the same form as θ: a copy of its own, so that
+    /// changing the caller's tensor between forward and backward changes nothing.
     fn like_theta(&self, tensor: &Tensor) -> Result<Tensor> {
         tensor
             .to_device(self.theta.device())?
             .to_dtype(DType::F32)?
-            .contiguous()
+            .copy()
     }
 
     fn restore(&self, z: Tensor) -> Result<Tensor> {
