@@ -25,6 +25,9 @@
 //!   its loss averaged over the batch; no L1 loss, no layer.
 //! * `spo`: SPO+ (`imle::spo`, Elmachtoub & Grigas), PyEPO's `SPOPlus`, its loss averaged
 //!   over the batch.
+//! * `two_stage`: PyEPO's two-stage baseline: the linear model regresses the costs with MSE
+//!   and the solver is only used to evaluate (no solver call in training: its time per epoch
+//!   is the floor any estimator here pays for candle's training step).
 //! * `normalized`: imle's recommended target (`Target::Normalized`, λ = 1), otherwise as
 //!   `imle`: its step does not shrink with the mean-reduced loss.
 //!
@@ -78,7 +81,7 @@ const FLAGS: &[common::Flag] = &[
     ),
     (
         "--methods",
-        "imle,aimle,blackbox,ste,normalized,pfyl,spo (default: all)",
+        "imle,aimle,blackbox,ste,normalized,pfyl,spo,two_stage (default: all)",
     ),
     ("--problems", "sp,knapsack (default: both)"),
     ("--items", "knapsack items (default 16)"),
@@ -114,10 +117,13 @@ enum Method {
     Pfyl,
     /// SPO+ (Elmachtoub & Grigas), `imle::spo::SpoPlus`: PyEPO's `SPOPlus`.
     Spo,
+    /// PyEPO's two-stage baseline: the costs regressed with MSE, the solver used only to
+    /// evaluate. No solver call in training, so its time is candle's training step alone.
+    TwoStage,
 }
 
 impl Method {
-    const ALL: [Method; 7] = [
+    const ALL: [Method; 8] = [
         Method::Imle,
         Method::Aimle,
         Method::Blackbox,
@@ -125,6 +131,7 @@ impl Method {
         Method::Normalized,
         Method::Pfyl,
         Method::Spo,
+        Method::TwoStage,
     ];
 
     fn key(self) -> &'static str {
@@ -136,6 +143,7 @@ impl Method {
             Method::Normalized => "normalized",
             Method::Pfyl => "pfyl",
             Method::Spo => "spo",
+            Method::TwoStage => "two_stage",
         }
     }
 
@@ -171,9 +179,10 @@ impl Method {
             // Straight-through: the layer's forward is MAP(θ) (no noise, one sample), and
             // `straight_through` replaces its backward with the identity.
             Method::Ste => base(Noise::None),
-            // Not a layer: the Fenchel-Young loss and SPO+ are their own ops; the layer built
-            // from this only evaluates MAP(θ).
-            Method::Pfyl | Method::Spo => base(Noise::None),
+            // Not a layer: the Fenchel-Young loss and SPO+ are their own ops, and the two-stage
+            // baseline has no solver in training; the layer built from this only evaluates
+            // MAP(θ).
+            Method::Pfyl | Method::Spo | Method::TwoStage => base(Noise::None),
         }
     }
 }
@@ -544,6 +553,10 @@ fn train<S: MapSolver + Clone>(
                     spo.loss(&theta, &c, &w, Reduction::InstanceMean)?
                 }
                 _ if method == Method::Ste => l1_loss(&layer.straight_through(&theta, true)?, &w)?,
+                _ if method == Method::TwoStage => {
+                    let c = train.c.index_select(&idx, 0)?;
+                    (theta - c)?.sqr()?.mean_all()?
+                }
                 _ => l1_loss(&layer.forward(&theta)?, &w)?,
             };
             optimizer.backward_step(&loss)?;
@@ -553,7 +566,7 @@ fn train<S: MapSolver + Clone>(
         seconds += start.elapsed().as_secs_f64();
         // Only the I-MLE family runs the layer's backward, which counts the gradient's entries.
         let density = match (&fenchel_young, &spo) {
-            (None, None) if method != Method::Ste => format!(
+            (None, None) if !matches!(method, Method::Ste | Method::TwoStage) => format!(
                 ", gradient entries per sample {:.2}",
                 layer.gradient_density()
             ),
@@ -760,6 +773,7 @@ mod tests {
                 Method::Normalized | Method::Aimle | Method::Pfyl | Method::Spo => {
                     assert!(trained < 0.5 * r0, "{what}")
                 }
+                Method::TwoStage => assert!(trained < r0 - 5.0 * se, "{what}"),
                 Method::Imle => assert!(trained < r0 - 5.0 * se, "{what}"),
                 Method::Blackbox | Method::Ste => {}
             }
@@ -773,7 +787,7 @@ mod tests {
         let mut options = Options::from_cli(&out.quick_cli(FLAGS)).unwrap();
         options.problems = vec![Problem::ShortestPath];
         let summary = run(&options, &Output::silent())?;
-        assert_eq!(summary.runs.len(), 7);
+        assert_eq!(summary.runs.len(), Method::ALL.len());
         check(&summary);
         Ok(())
     }

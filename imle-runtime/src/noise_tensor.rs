@@ -81,10 +81,14 @@ impl CustomOp1 for NoiseRows {
         let rows = self.shape.dims()[0];
         let n = self.shape.elem_count() / rows;
         let mut values = vec![0.0f32; rows * n];
-        values.par_chunks_mut(n).enumerate().for_each(|(row, out)| {
-            let (b, d) = (row / self.draws, row % self.draws);
-            fill_instance(&self.noise, self.key, b as u32, d as u32, out)
-        });
+        values
+            .par_chunks_mut(n)
+            .enumerate()
+            .with_min_len(crate::plumbing::min_rows(rows, n))
+            .for_each(|(row, out)| {
+                let (b, d) = (row / self.draws, row % self.draws);
+                fill_instance(&self.noise, self.key, b as u32, d as u32, out)
+            });
         Ok((CpuStorage::F32(values), self.shape.clone()))
     }
 

@@ -67,7 +67,7 @@ use crate::error::{config_error, input_error};
 use crate::host::{check_finite, cpu_f32, with_cpu_f32};
 use crate::loss::Reduction;
 use crate::noise::{Noise, NoiseKey, fill_instance};
-use crate::plumbing::Solver;
+use crate::plumbing::{Solver, min_rows};
 use crate::solver::MapSolver;
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -460,20 +460,25 @@ impl<S: MapSolver> PerturbedOptimizer<S> {
         let samples = config.samples as usize;
         let rows = batch * samples;
         let mut noise = vec![0.0f32; rows * n];
-        noise.par_chunks_mut(n).enumerate().for_each(|(row, out)| {
-            fill_instance(
-                &config.noise,
-                key,
-                (row / samples) as u32,
-                (row % samples) as u32,
-                out,
-            )
-        });
+        noise
+            .par_chunks_mut(n)
+            .enumerate()
+            .with_min_len(min_rows(rows, n))
+            .for_each(|(row, out)| {
+                fill_instance(
+                    &config.noise,
+                    key,
+                    (row / samples) as u32,
+                    (row % samples) as u32,
+                    out,
+                )
+            });
         let mut inputs = vec![0.0f32; rows * n];
         let (sigma, sign) = (config.sigma, config.sense.sign());
         inputs
             .par_chunks_mut(n)
             .enumerate()
+            .with_min_len(min_rows(rows, n))
             .for_each(|(row, input)| {
                 let t = &theta[(row / samples) * n..][..n];
                 let z = &noise[row * n..][..n];
@@ -520,12 +525,15 @@ impl Draws {
         let (n, samples) = (self.n, self.samples);
         let mut out = vec![0.0f32; self.batch * n];
         let inverse = 1.0 / samples as f32;
-        out.par_chunks_mut(n).enumerate().for_each(|(b, acc)| {
-            for row in self.solutions[b * samples * n..][..samples * n].chunks_exact(n) {
-                acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
-            }
-            acc.iter_mut().for_each(|a| *a *= inverse);
-        });
+        out.par_chunks_mut(n)
+            .enumerate()
+            .with_min_len(min_rows(self.batch, n * samples))
+            .for_each(|(b, acc)| {
+                for row in self.solutions[b * samples * n..][..samples * n].chunks_exact(n) {
+                    acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+                }
+                acc.iter_mut().for_each(|a| *a *= inverse);
+            });
         out
     }
 }
@@ -571,31 +579,35 @@ impl<S: MapSolver> PerturbedOp<S> {
             )));
         }
         let mut gradient = vec![0.0f32; self.shapes.batch * n];
-        gradient.par_chunks_mut(n).enumerate().for_each(|(b, acc)| {
-            let g_b = &g[b * n..][..n];
-            for s in 0..samples {
-                let row = b * samples + s;
-                let y = &draws.solutions[row * n..][..n];
-                let z = &draws.noise[row * n..][..n];
-                let weight: f32 = y.iter().zip(g_b).map(|(a, b)| a * b).sum();
-                if weight != 0.0 {
-                    for (a, &z) in acc.iter_mut().zip(z) {
-                        *a += weight * score(config.noise, z);
+        gradient
+            .par_chunks_mut(n)
+            .enumerate()
+            .with_min_len(min_rows(self.shapes.batch, n * samples))
+            .for_each(|(b, acc)| {
+                let g_b = &g[b * n..][..n];
+                for s in 0..samples {
+                    let row = b * samples + s;
+                    let y = &draws.solutions[row * n..][..n];
+                    let z = &draws.noise[row * n..][..n];
+                    let weight: f32 = y.iter().zip(g_b).map(|(a, b)| a * b).sum();
+                    if weight != 0.0 {
+                        for (a, &z) in acc.iter_mut().zip(z) {
+                            *a += weight * score(config.noise, z);
+                        }
                     }
                 }
-            }
-            let t = &theta[b * n..][..n];
-            let scale = 1.0 / (config.sigma * samples as f32);
-            match config.perturbation {
-                Perturbation::Additive => {
-                    let scale = config.sense.sign() * scale;
-                    acc.iter_mut().for_each(|a| *a *= scale);
+                let t = &theta[b * n..][..n];
+                let scale = 1.0 / (config.sigma * samples as f32);
+                match config.perturbation {
+                    Perturbation::Additive => {
+                        let scale = config.sense.sign() * scale;
+                        acc.iter_mut().for_each(|a| *a *= scale);
+                    }
+                    Perturbation::Multiplicative => {
+                        acc.iter_mut().zip(t).for_each(|(a, &t)| *a *= scale / t);
+                    }
                 }
-                Perturbation::Multiplicative => {
-                    acc.iter_mut().zip(t).for_each(|(a, &t)| *a *= scale / t);
-                }
-            }
-        });
+            });
         Ok(gradient)
     }
 }

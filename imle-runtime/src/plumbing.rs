@@ -11,6 +11,34 @@ use candle_core::Result;
 use rayon::prelude::*;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+/// Passes with fewer values than this run in the calling thread.
+const PARALLEL_MIN_VALUES: usize = 1 << 14;
+
+/// The `with_min_len` of a rayon pass over `rows` rows of `n` values: 1 (split freely), or
+/// `rows` when the pool has one thread or the pass has fewer than 16 384 values. rayon then
+/// runs the whole pass in the calling thread without handing it to the pool: with one
+/// thread nothing runs in parallel anyway, and the hand-over costs two context switches
+/// (tens of µs on a VM) per pass, more than a small pass takes. Which rows go together
+/// never changes a value: every pass here writes each row on its own, and its sums run in a
+/// fixed order within a row.
+pub(crate) fn min_rows(rows: usize, n: usize) -> usize {
+    if rayon::current_num_threads() == 1 || rows.saturating_mul(n) < PARALLEL_MIN_VALUES {
+        rows.max(1)
+    } else {
+        1
+    }
+}
+
+/// As [`min_rows`] for solver calls, whose cost per row is unknown: only a one-thread pool
+/// keeps them in the calling thread.
+fn min_solver_rows(rows: usize) -> usize {
+    if rayon::current_num_threads() == 1 {
+        rows.max(1)
+    } else {
+        1
+    }
+}
+
 /// How a layer runs its solver over many instances at once (batch × samples).
 ///
 /// Implemented for every [`MapSolver`] (one call per instance, in parallel with rayon, with
@@ -105,16 +133,20 @@ impl<S: MapSolver> Solver for S {
         out: &mut [f32],
     ) -> Result<()> {
         let n = shape.iter().product::<usize>();
-        out.par_chunks_mut(n).enumerate().try_for_each_init(
-            || (vec![0.0f32; n], S::Scratch::default()),
-            |(buffer, scratch), (row, z)| {
-                input(row, buffer);
-                z.fill(0.0);
-                let name = MapSolver::name(self);
-                guarded(name, || MapSolver::solve(self, buffer, shape, z, scratch))?;
-                check_solution(name, z)
-            },
-        )
+        let min_len = min_solver_rows(out.len() / n.max(1));
+        out.par_chunks_mut(n)
+            .enumerate()
+            .with_min_len(min_len)
+            .try_for_each_init(
+                || (vec![0.0f32; n], S::Scratch::default()),
+                |(buffer, scratch), (row, z)| {
+                    input(row, buffer);
+                    z.fill(0.0);
+                    let name = MapSolver::name(self);
+                    guarded(name, || MapSolver::solve(self, buffer, shape, z, scratch))?;
+                    check_solution(name, z)
+                },
+            )
     }
 }
 
@@ -139,6 +171,7 @@ impl<B: BatchSolver> Solver for Batched<B> {
         inputs
             .par_chunks_mut(n)
             .enumerate()
+            .with_min_len(min_rows(rows, n))
             .for_each(|(row, buffer)| input(row, buffer));
         let mut dims = vec![rows];
         dims.extend_from_slice(shape);

@@ -16,7 +16,7 @@ use crate::config::Sense;
 use crate::error::input_error;
 use crate::host::{check_finite, with_cpu_f32};
 use crate::loss::Reduction;
-use crate::plumbing::Solver;
+use crate::plumbing::{Solver, min_rows};
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::{Arc, OnceLock};
@@ -309,6 +309,7 @@ impl<S: Solver> SpoOp<S> {
             .zip(c_hat.par_chunks(d))
             .zip(self.c.par_chunks(d))
             .zip(self.w_star.par_chunks(d))
+            .with_min_len(min_rows(c_hat.len() / d, d))
             .map(|(((wt, h), c), ws)| {
                 let dot: f64 = (0..d)
                     .map(|i| (2.0 * h[i] as f64 - c[i] as f64) * (wt[i] as f64 - ws[i] as f64))
@@ -333,6 +334,7 @@ impl<S: Solver> SpoOp<S> {
             .zip(w_tilde.par_chunks(d))
             .zip(self.w_star.par_chunks(d))
             .zip(grad.par_iter())
+            .with_min_len(min_rows(grad.len(), d))
             .for_each(|(((out, wt), ws), &g)| {
                 let scale = 2.0 * self.sign * g;
                 for ((o, &t), &s) in out.iter_mut().zip(wt).zip(ws) {

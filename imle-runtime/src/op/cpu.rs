@@ -12,7 +12,7 @@ use crate::config::{ImleConfig, Reduce};
 use crate::error::{INPUT_OVERFLOW, input_error};
 use crate::host::{check_finite, cpu_f32, with_cpu_f32};
 use crate::noise::{Noise, NoiseKey, fill_instance};
-use crate::plumbing::Solver;
+use crate::plumbing::{Solver, min_rows};
 use crate::target::row_lambdas;
 use candle_core::{CpuStorage, Device, Layout, Result, Shape};
 use rayon::prelude::*;
@@ -345,9 +345,11 @@ impl<S: Solver> Targets<'_, '_, S> {
     /// the number of non-zero differences.
     fn differences_in_place(&self, plus: &OtherSide<'_>, gradient: &mut [f32]) -> usize {
         let (rows, n) = (self.rows, self.pass.dims.n);
+        let min_len = min_rows(self.pass.dims.batch, n);
         gradient
             .par_chunks_mut(n)
             .enumerate()
+            .with_min_len(min_len)
             .map(|(b, acc)| {
                 let c = self.coefficient(b, 0);
                 let mut nonzeros = 0;
@@ -365,9 +367,11 @@ impl<S: Solver> Targets<'_, '_, S> {
     /// order on any thread count). Returns the number of non-zero differences.
     fn sum_differences(&self, plus: &OtherSide<'_>, minus: &[f32], gradient: &mut [f32]) -> usize {
         let (rows, n) = (self.rows, self.pass.dims.n);
+        let min_len = min_rows(self.pass.dims.batch, n * rows.draws);
         gradient
             .par_chunks_mut(n)
             .enumerate()
+            .with_min_len(min_len)
             .map(|(b, acc)| {
                 let mut nonzeros = 0;
                 for d in 0..rows.draws {
@@ -474,11 +478,14 @@ fn mean_over_samples(rows: Vec<f32>, group: usize, n: usize) -> Vec<f32> {
     let batch = rows.len() / (group * n);
     let mut out = vec![0.0f32; batch * n];
     let inverse = 1.0 / group as f32;
-    out.par_chunks_mut(n).enumerate().for_each(|(b, acc)| {
-        for row in rows[b * group * n..(b + 1) * group * n].chunks_exact(n) {
-            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
-        }
-        acc.iter_mut().for_each(|a| *a *= inverse);
-    });
+    out.par_chunks_mut(n)
+        .enumerate()
+        .with_min_len(min_rows(batch, n * group))
+        .for_each(|(b, acc)| {
+            for row in rows[b * group * n..(b + 1) * group * n].chunks_exact(n) {
+                acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+            }
+            acc.iter_mut().for_each(|a| *a *= inverse);
+        });
     out
 }
