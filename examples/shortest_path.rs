@@ -35,7 +35,7 @@
 //! ```sh
 //! cargo run --release --example shortest_path                  # 12×12, about 3 minutes on 2 cores
 //! cargo run --release --example shortest_path -- --grid 18 --methods imle,blackbox
-//! cargo run --release --example shortest_path -- --train 10000 --epochs 30 --methods imle,blackbox
+//! cargo run --release --example shortest_path -- --train 10000 --epochs 30 --samples 1 --methods imle,blackbox
 //! cargo run --release --example shortest_path -- --quick --json   # what CI runs, a JSON summary
 //! cargo run --release --example shortest_path -- --warcraft DIR   # PyEPO / blackbox Warcraft data
 //! cargo run --release --example shortest_path -- --features x.csv --costs c.csv --grid 5
@@ -88,7 +88,7 @@ const FLAGS: &[common::Flag] = &[
     ("--tau", "noise temperature τ (default 1)"),
     (
         "--samples",
-        "perturb-and-MAP samples per map, I-MLE and pfyl (default 5, chosen by the study in BENCHMARKS.md; quick 1)",
+        "perturb-and-MAP samples per map, I-MLE and pfyl (default 5, chosen by the study in BENCHMARKS.md; quick 1; long runs do better with 1)",
     ),
     (
         "--sigma",
