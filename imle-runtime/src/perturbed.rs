@@ -67,7 +67,7 @@ use crate::error::{config_error, input_error};
 use crate::host::{check_finite, cpu_f32, with_cpu_f32};
 use crate::loss::Reduction;
 use crate::noise::{Noise, NoiseKey, fill_instance};
-use crate::plumbing::{Solver, min_rows};
+use crate::plumbing::{Dims, Solver, min_rows};
 use crate::solver::MapSolver;
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -406,7 +406,7 @@ impl<S: MapSolver> PerturbedOptimizer<S> {
 
     /// Checks θ (float, rank ≥ 2, non-empty, the solver's instance shape) and returns it as a
     /// contiguous f32 CPU tensor, with its shapes.
-    fn prepare(&self, theta: &Tensor) -> Result<(Tensor, Instances)> {
+    fn prepare(&self, theta: &Tensor) -> Result<(Tensor, Dims)> {
         self.config.validate()?;
         if !theta.dtype().is_float() {
             return Err(input_error(format!(
@@ -443,7 +443,7 @@ impl<S: MapSolver> PerturbedOptimizer<S> {
             .to_device(&Device::Cpu)?
             .to_dtype(DType::F32)?
             .contiguous()?;
-        let shapes = Instances {
+        let shapes = Dims {
             batch,
             instance: instance.to_vec(),
             n,
@@ -452,7 +452,7 @@ impl<S: MapSolver> PerturbedOptimizer<S> {
     }
 
     /// Draws the noise and solves the `B·S` perturbed problems.
-    fn draw_and_solve(&self, key: NoiseKey, theta: &[f32], shapes: &Instances) -> Result<Draws> {
+    fn draw_and_solve(&self, key: NoiseKey, theta: &[f32], shapes: &Dims) -> Result<Draws> {
         let (batch, n) = (shapes.batch, shapes.n);
         check_finite("θ", theta)?;
         Solver::check_theta(&*self.solver, theta, &shapes.instance)?;
@@ -546,18 +546,10 @@ fn score(noise: Noise, z: f32) -> f32 {
     }
 }
 
-/// θ's shapes: `batch` instances of shape `instance` (`n` entries each).
-#[derive(Clone, Debug)]
-struct Instances {
-    batch: usize,
-    instance: Vec<usize>,
-    n: usize,
-}
-
 struct PerturbedOp<S: MapSolver> {
     optimizer: PerturbedOptimizer<S>,
     key: NoiseKey,
-    shapes: Instances,
+    shapes: Dims,
     saved: OnceLock<Draws>,
 }
 
@@ -639,7 +631,7 @@ impl<S: MapSolver> CustomOp1 for PerturbedOp<S> {
 struct FenchelYoungOp<S: MapSolver> {
     optimizer: PerturbedOptimizer<S>,
     key: NoiseKey,
-    shapes: Instances,
+    shapes: Dims,
     /// y, θ's shape, flattened.
     target: Vec<f32>,
     /// y_σ(θ) from the forward pass.

@@ -11,6 +11,16 @@ use candle_core::Result;
 use rayon::prelude::*;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+/// The shapes of a batch of instances: what every op over a solver needs.
+#[derive(Clone, Debug)]
+pub(crate) struct Dims {
+    pub(crate) batch: usize,
+    /// The shape of one instance (θ's dims after the batch dim).
+    pub(crate) instance: Vec<usize>,
+    /// Elements per instance.
+    pub(crate) n: usize,
+}
+
 /// Passes with fewer values than this run in the calling thread.
 const PARALLEL_MIN_VALUES: usize = 1 << 14;
 

@@ -8,7 +8,7 @@
 //! (`BENCHMARKS.md` has the comparison).
 
 use super::{Dims, ImleOp, Rows, Saved};
-use crate::config::{ImleConfig, Reduce};
+use crate::config::Reduce;
 use crate::error::{INPUT_OVERFLOW, input_error};
 use crate::host::{check_finite, cpu_f32, with_cpu_f32};
 use crate::noise::{Noise, NoiseKey, fill_instance};
@@ -83,12 +83,9 @@ impl<S: Solver> ImleOp<S> {
 
 /// One pass of an op over host data: the op's configuration with θ and the noise's source.
 struct Pass<'a, S: Solver> {
-    solver: &'a S,
-    config: &'a ImleConfig,
-    dims: &'a Dims,
+    op: &'a ImleOp<S>,
     theta: &'a [f32],
     noise: NoiseSource<'a>,
-    op: &'a ImleOp<S>,
 }
 
 /// Where a row's ε comes from.
@@ -121,9 +118,7 @@ impl NoiseSource<'_> {
 impl<'a, S: Solver> Pass<'a, S> {
     fn new(op: &'a ImleOp<S>, theta: &'a [f32], explicit: Option<&'a [f32]>) -> Self {
         Pass {
-            solver: &op.solver,
-            config: &op.config,
-            dims: &op.dims,
+            op,
             theta,
             noise: NoiseSource {
                 noise: op.config.noise,
@@ -131,7 +126,6 @@ impl<'a, S: Solver> Pass<'a, S> {
                 explicit,
                 draws: op.config.draws() as usize,
             },
-            op,
         }
     }
 
@@ -149,7 +143,7 @@ impl<'a, S: Solver> Pass<'a, S> {
         g: &[f32],
         tau: f32,
     ) {
-        let theta_b = &self.theta[b * self.dims.n..][..self.dims.n];
+        let theta_b = &self.theta[b * self.op.dims.n..][..self.op.dims.n];
         let noisy = self.noise.is_noisy();
         if noisy {
             self.noise.draw(b, d, input);
@@ -161,8 +155,8 @@ impl<'a, S: Solver> Pass<'a, S> {
     /// that overflowed.
     fn solve(&self, input: &(dyn Fn(usize, &mut [f32]) + Sync), out: &mut [f32]) -> Result<()> {
         let overflow = InputOverflow::default();
-        let solved = self.solver.solve_rows(
-            &self.dims.instance,
+        let solved = self.op.solver.solve_rows(
+            &self.op.dims.instance,
             &|row, buffer| {
                 input(row, buffer);
                 overflow.note(buffer);
@@ -174,12 +168,14 @@ impl<'a, S: Solver> Pass<'a, S> {
     }
 
     fn forward(&self) -> Result<(Vec<f32>, Shape)> {
-        let Dims { batch, n, .. } = *self.dims;
-        let rows = Rows::new(self.config, batch, batch);
+        let Dims { batch, n, .. } = self.op.dims;
+        let rows = Rows::new(&self.op.config, batch, batch);
         let samples = rows.samples;
         check_finite("θ", self.theta)?;
-        self.solver.check_theta(self.theta, &self.dims.instance)?;
-        let tau = self.config.sense.sign() * self.config.tau;
+        self.op
+            .solver
+            .check_theta(self.theta, &self.op.dims.instance)?;
+        let tau = self.op.config.sense.sign() * self.op.config.tau;
         let mut z = vec![0.0; batch * samples * n];
         self.solve(
             &|row, input| {
@@ -190,7 +186,7 @@ impl<'a, S: Solver> Pass<'a, S> {
         )?;
         // The per-sample solutions are the output itself, except for Reduce::Mean, where they
         // are kept for the backward pass.
-        let (output, shape, samples_kept) = match self.config.reduce {
+        let (output, shape, samples_kept) = match self.op.config.reduce {
             Reduce::Mean => (
                 mean_over_samples(z.clone(), samples, n),
                 self.op.output_shape(batch),
@@ -212,10 +208,10 @@ impl<'a, S: Solver> Pass<'a, S> {
             input_error("backward ran before forward (the op has no saved state)")
         })?;
         check_finite("the incoming gradient", grad)?;
-        let Dims { batch, n, .. } = *self.dims;
-        let rows = Rows::new(self.config, batch, grad.len() / n);
+        let Dims { batch, n, .. } = self.op.dims;
+        let rows = Rows::new(&self.op.config, batch, grad.len() / n);
         let lambdas = row_lambdas(
-            self.config.target,
+            self.op.config.target,
             self.op.lambda,
             self.theta,
             grad,
@@ -252,7 +248,7 @@ impl<'a, S: Solver> Pass<'a, S> {
         };
         self.op
             .state
-            .record_density(nonzeros as f32 / draw_rows as f32, self.config);
+            .record_density(nonzeros as f32 / draw_rows as f32, &self.op.config);
         Ok(gradient)
     }
 
@@ -265,15 +261,15 @@ impl<'a, S: Solver> Pass<'a, S> {
         forward: &'b [f32],
     ) -> Result<OtherSide<'b>> {
         let rows = targets.rows;
-        let n = self.dims.n;
-        if self.config.symmetric {
-            let mut plus = vec![0.0f32; self.dims.batch * rows.draws * n];
+        let n = self.op.dims.n;
+        if self.op.config.symmetric {
+            let mut plus = vec![0.0f32; self.op.dims.batch * rows.draws * n];
             targets.solve(1.0, &mut plus)?;
             return Ok(OtherSide::Targets(plus));
         }
-        let mut extra = vec![0.0f32; self.dims.batch * rows.extra_draws() * n];
+        let mut extra = vec![0.0f32; self.op.dims.batch * rows.extra_draws() * n];
         if !extra.is_empty() {
-            let tau = self.config.sense.sign() * self.config.tau;
+            let tau = self.op.config.sense.sign() * self.op.config.tau;
             self.solve(
                 &|row, input| {
                     let (b, d) = rows.of_extra_row(row);
@@ -299,8 +295,8 @@ impl<S: Solver> Targets<'_, '_, S> {
     /// Solves every draw row's target on the `direction` side into `out`: +1 is
     /// `α·θ + σλg + στ'ε` (the central difference's other side), −1 is `α·θ − σλg + στ'ε`.
     fn solve(&self, direction: f32, out: &mut [f32]) -> Result<()> {
-        let (pass, rows, n) = (self.pass, self.rows, self.pass.dims.n);
-        let config = pass.config;
+        let (pass, rows, n) = (self.pass, self.rows, self.pass.op.dims.n);
+        let config = &pass.op.config;
         let sign = config.sense.sign();
         pass.solve(
             &|row, input| {
@@ -323,7 +319,7 @@ impl<S: Solver> Targets<'_, '_, S> {
     /// The weight of draw d's difference in instance b's gradient: `σ/D`, halved for the
     /// central difference, divided by λ with `scale_by_lambda`.
     fn coefficient(&self, b: usize, d: usize) -> f32 {
-        let config = self.pass.config;
+        let config = &self.pass.op.config;
         let mut coefficient = config.sense.sign() / self.rows.draws as f32;
         if config.symmetric {
             coefficient *= 0.5;
@@ -344,8 +340,8 @@ impl<S: Solver> Targets<'_, '_, S> {
     /// `0 + c·(plus − minus)` in place (what [`Targets::sum_differences`] computes). Returns
     /// the number of non-zero differences.
     fn differences_in_place(&self, plus: &OtherSide<'_>, gradient: &mut [f32]) -> usize {
-        let (rows, n) = (self.rows, self.pass.dims.n);
-        let min_len = min_rows(self.pass.dims.batch, n);
+        let (rows, n) = (self.rows, self.pass.op.dims.n);
+        let min_len = min_rows(self.pass.op.dims.batch, n);
         gradient
             .par_chunks_mut(n)
             .enumerate()
@@ -366,8 +362,8 @@ impl<S: Solver> Targets<'_, '_, S> {
     /// `gradient_b = Σ_d c_d·(plus − minus)`, summed in draw order per instance (the same
     /// order on any thread count). Returns the number of non-zero differences.
     fn sum_differences(&self, plus: &OtherSide<'_>, minus: &[f32], gradient: &mut [f32]) -> usize {
-        let (rows, n) = (self.rows, self.pass.dims.n);
-        let min_len = min_rows(self.pass.dims.batch, n * rows.draws);
+        let (rows, n) = (self.rows, self.pass.op.dims.n);
+        let min_len = min_rows(self.pass.op.dims.batch, n * rows.draws);
         gradient
             .par_chunks_mut(n)
             .enumerate()

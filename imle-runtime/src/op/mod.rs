@@ -30,20 +30,11 @@ mod cuda;
 use crate::config::ImleConfig;
 use crate::host::backend_device;
 use crate::noise::NoiseKey;
+pub(crate) use crate::plumbing::Dims;
 use crate::plumbing::Solver;
 use crate::state::LayerState;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Result, Shape, Tensor};
 use std::sync::{Arc, OnceLock};
-
-/// Shapes of one call.
-#[derive(Clone, Debug)]
-pub(crate) struct Dims {
-    pub(crate) batch: usize,
-    /// θ's dims after the batch dim.
-    pub(crate) instance: Vec<usize>,
-    /// Elements per instance.
-    pub(crate) n: usize,
-}
 
 /// The three row layouts of a call, named once. Instance `b` has `S` samples and `D = S·M`
 /// draws; draw `d = m·S + s` belongs to sample `d % S`.
