@@ -28,7 +28,10 @@ use imle_runtime::{
     GridShortestPath, ImleConfig, ImleLayer, NegativeCosts, Neighbourhood, Noise, NoiseKey, Sense,
     TopK,
 };
-use support::cases::{all_cases, assert_same_bits, host, noise_kinds};
+use support::cases::{
+    all_cases, assert_same_bits, first_indices, host, noise_kinds, zero_gradient_cases,
+    zero_theta_case,
+};
 
 /// The GPU, or the CPU in a dry run. Panics when the device does not start: on a machine
 /// meant to run these tests, a missing device is a failure, never a pass.
@@ -81,6 +84,39 @@ fn layers_match_the_cpu_bit_for_bit() {
             "{}: λ after",
             case.name
         );
+    }
+}
+
+/// θ ≡ 0 with n = 1000, k = 10 on the GPU: the first ten indices, in training without noise
+/// and in MAP (issue #15). The ties among 1.0s, with and without noise, and θ with ±0 are
+/// among `all_cases`.
+#[test]
+fn zero_theta_selects_the_first_indices() {
+    let gpu = gpu();
+    let case = zero_theta_case();
+    let cuda = case.run_on(&gpu);
+    let rows = cuda.z.len() / case.n();
+    assert_same_bits(
+        "θ ≡ 0: forward",
+        &cuda.z,
+        &first_indices(rows, case.n(), 10),
+    );
+    let map = first_indices(case.batch, case.n(), 10);
+    assert_same_bits("θ ≡ 0: map", &cuda.map, &map);
+}
+
+/// A zero incoming gradient gives a gradient of exactly 0 on the GPU for every noise kind,
+/// S > 1, marginal samples and the central difference (issue #15): the backward kernel
+/// regenerates the forward's noise, so a non-zero entry is a counter mismatch.
+#[test]
+fn a_zero_incoming_gradient_gives_exactly_zero() {
+    let gpu = gpu();
+    for case in zero_gradient_cases(true) {
+        let cuda = case.run_on(&gpu);
+        let zeros = vec![0.0; cuda.gradient.len()];
+        assert_same_bits(&format!("{}: gradient", case.name), &cuda.gradient, &zeros);
+        let cpu = case.run_on(&Device::Cpu);
+        assert_same_bits(&format!("{}: forward", case.name), &cuda.z, &cpu.z);
     }
 }
 

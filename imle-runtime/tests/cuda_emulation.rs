@@ -28,7 +28,10 @@ use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
-use support::cases::{Case, all_cases, assert_same_bits, noise_kinds};
+use support::cases::{
+    Case, CpuRun, all_cases, assert_same_bits, first_indices, noise_kinds, zero_gradient_cases,
+    zero_theta_case,
+};
 
 type NoiseFn = unsafe extern "C" fn(NoiseParams, u32, u32, u64, *mut f32, u32, u32);
 type ForwardFn = unsafe extern "C" fn(
@@ -383,8 +386,9 @@ fn noise_matches_the_cpu_bit_for_bit() {
     }
 }
 
-/// Runs `case` on the CPU and emulated, with the params the CUDA op would launch with.
-fn check(emu: &Emulated, case: &Case, keys: Option<u32>) {
+/// Runs `case` on the CPU and emulated, with the params the CUDA op would launch with; the
+/// CPU's results, which the emulated kernels matched bit for bit.
+fn check(emu: &Emulated, case: &Case, keys: Option<u32>) -> CpuRun {
     let cpu = case.run_on(&candle_core::Device::Cpu);
     let config = case.config;
     let (batch, n) = (case.batch, case.n());
@@ -466,6 +470,7 @@ fn check(emu: &Emulated, case: &Case, keys: Option<u32>) {
     map.keys = keys.unwrap_or(map.keys);
     let (map, _) = emu.forward(NoiseParams::default(), map, &cpu.theta, None);
     assert_same_bits(&format!("{}: map", case.name), &map, &cpu.map);
+    cpu
 }
 
 /// Every configuration of `support/cases.rs`: forward, backward and MAP equal to the CPU's,
@@ -476,11 +481,45 @@ fn layers_match_the_cpu() {
         return;
     };
     for case in all_cases() {
-        check(emu, &case, None);
+        let _ = check(emu, &case, None);
         // Rows too long for shared memory: also with their keys in the global scratch.
         if ForwardParams::map(case.kernel, 1, case.n()).keys == KEYS_RECOMPUTED {
-            check(emu, &case, Some(KEYS_SCRATCH));
+            let _ = check(emu, &case, Some(KEYS_SCRATCH));
         }
+    }
+}
+
+/// θ ≡ 0 with n = 1000, k = 10: the emulated kernels select the first ten indices, in
+/// training without noise and in MAP (issue #15).
+#[test]
+fn zero_theta_selects_the_first_indices() {
+    let Some(emu) = emulated("cuda_emulation::zero_theta_selects_the_first_indices") else {
+        return;
+    };
+    let case = zero_theta_case();
+    let run = check(emu, &case, None);
+    let rows = run.z.len() / case.n();
+    assert_same_bits("θ ≡ 0: forward", &run.z, &first_indices(rows, case.n(), 10));
+    let map = first_indices(case.batch, case.n(), 10);
+    assert_same_bits("θ ≡ 0: map", &run.map, &map);
+}
+
+/// A zero incoming gradient gives a gradient of exactly 0 (not −0 either), for every noise
+/// kind, several samples, marginal samples and the central difference, in both kernels: the
+/// backward kernel regenerates the forward's noise (issue #15). Six of the GPU's 36
+/// combinations (`zero_gradient_cases`), each through every backward path of `check`.
+#[test]
+fn a_zero_incoming_gradient_gives_exactly_zero() {
+    let Some(emu) = emulated("cuda_emulation::a_zero_incoming_gradient_gives_exactly_zero") else {
+        return;
+    };
+    for case in zero_gradient_cases(false) {
+        let run = check(emu, &case, None);
+        assert_same_bits(
+            &format!("{}: gradient", case.name),
+            &run.gradient,
+            &vec![0.0; run.gradient.len()],
+        );
     }
 }
 

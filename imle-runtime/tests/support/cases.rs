@@ -6,6 +6,7 @@ use imle_runtime::{
     Argmax, DeviceKernel, ImleConfig, ImleLayer, MapSolver, Noise, Reduce, Sense, Target, TopK,
 };
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 /// One layer configuration with its inputs.
@@ -16,13 +17,32 @@ pub struct Case {
     pub kernel: DeviceKernel,
     pub batch: usize,
     pub instance: Vec<usize>,
-    /// θ and the loss weights: uniform reals, or small integers (many ties).
-    pub integer_values: bool,
-    /// θ and the loss weights from {−1, −0, +0, 1}, and explicit noise (if any) from
-    /// {−0, +0}: ties between zeros of both signs, which must tie (−0 = +0).
-    pub signed_zeros: bool,
+    /// How θ (and, except where `Values` says otherwise, the loss weights) are drawn.
+    pub values: Values,
+    /// Loss weights all zero: a zero incoming gradient, whose gradient must be exactly 0
+    /// (the backward regenerates the forward's noise, so θ + ε − λ·0 solves to z again).
+    pub zero_weights: bool,
     /// Run with explicit noise (B·S·M rows) instead of the configured noise.
     pub explicit_noise: bool,
+}
+
+/// How a case's θ is drawn, row by row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Values {
+    /// Uniform reals in [−2, 2); the loss weights alike.
+    Uniform,
+    /// Small integers {0, 1, 2}: many ties; the loss weights alike.
+    SmallIntegers,
+    /// From {−1, −0, +0, 1}, and explicit noise (if any) from {−0, +0}: ties between zeros of
+    /// both signs, which must tie (−0 = +0); the loss weights alike.
+    SignedZeros,
+    /// θ ≡ 0: every entry ties, so top-k selects the first k indices. Uniform loss weights.
+    Zeros,
+    /// In each row, `ones` entries equal to 1.0 among distinct values, `above` of them
+    /// larger than 1 and the rest smaller, shuffled: with k between `above` and
+    /// `above + ones` the lowest-index rule picks which ones are selected. Uniform loss
+    /// weights.
+    OnesAmongDistinct { above: usize, ones: usize },
 }
 
 /// Everything the CPU path computed for a case.
@@ -56,8 +76,8 @@ impl Case {
             kernel,
             batch,
             instance: vec![n],
-            integer_values: false,
-            signed_zeros: false,
+            values: Values::Uniform,
+            zero_weights: false,
             explicit_noise: false,
         }
     }
@@ -90,28 +110,59 @@ impl Case {
         StdRng::seed_from_u64(seed)
     }
 
-    fn random(&self, rng: &mut StdRng, len: usize) -> Vec<f32> {
+    fn random(values: Values, rng: &mut StdRng, len: usize) -> Vec<f32> {
         (0..len)
-            .map(|_| {
-                if self.signed_zeros {
-                    [-1.0, -0.0, 0.0, 1.0][rng.random_range(0..4)]
-                } else if self.integer_values {
-                    rng.random_range(0..3) as f32
-                } else {
-                    rng.random_range(-2.0f32..2.0)
-                }
+            .map(|_| match values {
+                Values::SignedZeros => [-1.0, -0.0, 0.0, 1.0][rng.random_range(0..4)],
+                Values::SmallIntegers => rng.random_range(0..3) as f32,
+                _ => rng.random_range(-2.0f32..2.0),
             })
             .collect()
+    }
+
+    fn theta(&self, rng: &mut StdRng) -> Vec<f32> {
+        let (batch, n) = (self.batch, self.n());
+        match self.values {
+            Values::Zeros => vec![0.0; batch * n],
+            Values::OnesAmongDistinct { above, ones } => {
+                assert!(above + ones <= n, "{}: too few entries", self.name);
+                // Distinct and exact in f32: 1 + i/64 above, 1 − i/1024 below.
+                let row = (1..=above)
+                    .map(|i| 1.0 + i as f32 / 64.0)
+                    .chain(std::iter::repeat_n(1.0, ones))
+                    .chain((1..=n - above - ones).map(|i| 1.0 - i as f32 / 1024.0));
+                let row: Vec<f32> = row.collect();
+                (0..batch)
+                    .flat_map(|_| {
+                        let mut row = row.clone();
+                        row.shuffle(rng);
+                        row
+                    })
+                    .collect()
+            }
+            values => Self::random(values, rng, batch * n),
+        }
+    }
+
+    /// The loss weights of the loss sum(z · w), `len` of them.
+    fn weights(&self, rng: &mut StdRng, len: usize) -> Vec<f32> {
+        match self.values {
+            _ if self.zero_weights => vec![0.0; len],
+            Values::Zeros | Values::OnesAmongDistinct { .. } => {
+                Self::random(Values::Uniform, rng, len)
+            }
+            values => Self::random(values, rng, len),
+        }
     }
 
     /// θ, the explicit noise (if any) and a generator for the loss weights.
     pub fn inputs(&self) -> (Vec<f32>, Option<Vec<f32>>, StdRng) {
         let mut rng = self.rng();
-        let theta = self.random(&mut rng, self.batch * self.n());
+        let theta = self.theta(&mut rng);
         let noise = self.explicit_noise.then(|| {
             (0..self.batch * self.draws() * self.n())
                 .map(|_| {
-                    if self.signed_zeros {
+                    if self.values == Values::SignedZeros {
                         [-0.0, 0.0][rng.random_range(0..2)]
                     } else {
                         rng.random_range(-1.0f32..1.0)
@@ -142,7 +193,7 @@ impl Case {
             }
             None => layer.forward(&theta).unwrap(),
         };
-        let w_values = self.random(&mut rng, z.elem_count());
+        let w_values = self.weights(&mut rng, z.elem_count());
         let w = Tensor::from_vec(w_values.clone(), z.dims(), device).unwrap();
         let grads = (&z * &w).unwrap().sum_all().unwrap().backward().unwrap();
         CpuRun {
@@ -360,7 +411,7 @@ pub fn all_cases() -> Vec<Case> {
         (long, 4000),
     ] {
         cases.push(Case {
-            integer_values: true,
+            values: Values::SmallIntegers,
             ..Case::new(
                 &format!("ties, n = {n}, k = {k}"),
                 blackbox.with_samples(2).unwrap(),
@@ -371,7 +422,7 @@ pub fn all_cases() -> Vec<Case> {
         });
     }
     cases.push(Case {
-        integer_values: true,
+        values: Values::SmallIntegers,
         ..Case::new("argmax ties", blackbox, DeviceKernel::Argmax, 3, 17)
     });
     // Zeros of both signs tie: in θ, in θ − λ·g (the backward's inputs) and in θ + τ·ε.
@@ -381,7 +432,7 @@ pub fn all_cases() -> Vec<Case> {
         (top(3), true),
     ] {
         cases.push(Case {
-            signed_zeros: true,
+            values: Values::SignedZeros,
             explicit_noise,
             ..Case::new(
                 &format!("signed zeros, {kernel:?}, explicit noise: {explicit_noise}"),
@@ -391,6 +442,94 @@ pub fn all_cases() -> Vec<Case> {
                 19,
             )
         });
+    }
+    // 300 entries equal to 1.0 among 100 larger and 600 smaller distinct values, k = 150: the
+    // lowest-index rule picks 50 of the 300 ones; with noise, the noise decides.
+    for noise in [Noise::None, Noise::Gumbel, Noise::sum_of_gamma(150.0)] {
+        cases.push(Case {
+            values: Values::OnesAmongDistinct {
+                above: 100,
+                ones: 300,
+            },
+            ..Case::new(
+                &format!("300 ones among distinct values, k = 150, {noise:?}"),
+                base(noise).with_samples(2).unwrap(),
+                top(150),
+                2,
+                1000,
+            )
+        });
+    }
+    cases
+}
+
+/// θ ≡ 0 with n = 1000, k = 10, no noise: every entry ties, so the forward and MAP select
+/// the first ten indices (`first_indices`).
+pub fn zero_theta_case() -> Case {
+    let blackbox = base(Noise::None).with_lambda(1.0).unwrap();
+    Case {
+        values: Values::Zeros,
+        ..Case::new("θ ≡ 0", blackbox.with_samples(2).unwrap(), top(10), 2, 1000)
+    }
+}
+
+/// The top-k solution of `rows` rows of length `n` that select their first `k` indices.
+pub fn first_indices(rows: usize, n: usize, k: usize) -> Vec<f32> {
+    (0..rows * n)
+        .map(|i| if i % n < k { 1.0 } else { 0.0 })
+        .collect()
+}
+
+/// A zero incoming gradient for every kind of noise, with several samples, marginal samples
+/// and the central difference: each gradient must be exactly 0. The backward regenerates the
+/// forward's noise from its key, so the target θ + ε − λ·0 solves to the forward's own
+/// solution unless the regenerated ε differs; a non-zero entry is a counter mismatch.
+///
+/// With `every_combination` each noise kind runs with each of the three options and both
+/// kernels (36 cases, for the GPU); without, noise kind i runs with option i mod 3 and kernel
+/// i mod 2 (6 cases: every noise kind, each option twice, each kernel three times), for the
+/// emulation, where every launch starts threads.
+pub fn zero_gradient_cases(every_combination: bool) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (i, noise) in noise_kinds().into_iter().enumerate() {
+        let options = [
+            ("S = 3", base(noise).with_samples(3).unwrap()),
+            (
+                "S = 2, M = 2, mean",
+                base(noise)
+                    .with_samples(2)
+                    .unwrap()
+                    .with_marginal_samples(2)
+                    .unwrap()
+                    .with_reduce(Reduce::Mean),
+            ),
+            (
+                "central difference, S = 2, M = 2",
+                base(noise)
+                    .with_symmetric(true)
+                    .with_samples(2)
+                    .unwrap()
+                    .with_marginal_samples(2)
+                    .unwrap(),
+            ),
+        ];
+        for (j, (what, config)) in options.into_iter().enumerate() {
+            for (l, kernel) in [top(5), DeviceKernel::Argmax].into_iter().enumerate() {
+                if !every_combination && (j != i % 3 || l != i % 2) {
+                    continue;
+                }
+                cases.push(Case {
+                    zero_weights: true,
+                    ..Case::new(
+                        &format!("zero gradient, {noise:?}, {what}, {kernel:?}"),
+                        config,
+                        kernel,
+                        3,
+                        50,
+                    )
+                });
+            }
+        }
     }
     cases
 }
