@@ -101,7 +101,14 @@ pub fn torch_reference(extra_args: &[&str]) -> BTreeMap<String, (f64, f64)> {
         return rows;
     };
     if !output.status.success() {
-        eprintln!("PyTorch reference: {python} failed (torch installed?); its column stays empty");
+        // Its last lines say why (no torch, no GPU, a bug): a GPU run must not lose that.
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        let tail = lines[lines.len().saturating_sub(8)..].join("\n  ");
+        eprintln!(
+            "PyTorch reference: {python} {script} failed (torch installed?); its column stays \
+             empty. Its stderr ends:\n  {tail}"
+        );
         return rows;
     }
     // A flat {"key": {"median": m, "min": n, "unit": u}, ...} object: read it by hand.

@@ -8,6 +8,7 @@ can import torch (or the one named by IMLE_TORCH_PYTHON), or by hand:
     python3 benches/reference/torch_imle.py            # a table
     python3 benches/reference/torch_imle.py --json     # one JSON object, one key per row
     python3 benches/reference/torch_imle.py --cuda     # the GPU rows of `--bench cuda`
+    python3 benches/reference/torch_imle.py --cuda --cpu   # their dry run: CPU, 1/16 size
 
 Every row reports the median and min over repeats after warm-up, in the same units as the
 Rust rows with the same key.
@@ -119,12 +120,15 @@ def grid_solver(costs):
     return masks.reshape(costs.shape)
 
 
-def cuda_rows(add):
+def cuda_rows(add, dry_run=False):
     """The rows of `cargo bench --bench cuda`: 10^8 noise elements, and the top-k layer
-    forward + backward at B = 4096, n = 1000, k = 10, S = 10, lambda = 10, on the GPU."""
-    device = "cuda"
-    sync = torch.cuda.synchronize
-    shape = (10**5, 1000)
+    forward, and forward + backward, at B = 4096, n = 1000, k = 10, S = 10, lambda = 10, on
+    the GPU. A dry run does the same on the CPU at 1/16 of the sizes, as the Rust bench's
+    `--cpu --quick`, to check this function before a GPU run."""
+    device = "cpu" if dry_run else "cuda"
+    sync = (lambda: None) if dry_run else torch.cuda.synchronize
+    scale = 16 if dry_run else 1
+    shape = (10**5 // scale, 1000)
     for name, draw in [
         ("sum_of_gamma", lambda: sum_of_gamma(shape, 10.0, device=device)),
         ("gumbel", lambda: gumbel(shape, device=device)),
@@ -132,7 +136,7 @@ def cuda_rows(add):
         median, best = timed(draw, repeats=5, sync=sync)
         add(f"cuda_noise_{name}_1e8", "ms/call", (median * 1e3, best * 1e3))
 
-    batch, n, k, samples = 4096, 1000, 10, 10
+    batch, n, k, samples = 4096 // scale, 1000, 10, 10
     for name, noise in [
         ("sog", lambda sh: sum_of_gamma(sh, float(k), device=device)),
         ("gumbel", lambda sh: gumbel(sh, device=device)),
@@ -140,6 +144,12 @@ def cuda_rows(add):
         layer = imle_function(lambda s: top_k_mask(s, k), noise, samples, 10.0)
         theta = torch.randn(batch, n, device=device)
         weights = torch.randn(batch * samples, n, device=device)
+
+        def forward():
+            layer(theta)
+
+        median, best = timed(forward, repeats=9, sync=sync)
+        add(f"cuda_topk_forward_{name}", "ms/call", (median * 1e3, best * 1e3))
 
         def step():
             var = theta.clone().requires_grad_(True)
@@ -158,7 +168,7 @@ def main():
         rows[key] = {"median": pair[0], "min": pair[1], "unit": unit}
 
     if "--cuda" in sys.argv:
-        cuda_rows(add)
+        cuda_rows(add, dry_run="--cpu" in sys.argv)
         print(json.dumps(rows) if "--json" in sys.argv else rows)
         return
 
