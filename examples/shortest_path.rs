@@ -825,14 +825,14 @@ fn train_one(
                 }
                 Method::Imle | Method::Blackbox | Method::StraightThrough => {
                     let y = train.paths.index_select(&idx, 0)?;
-                    let z = if method == Method::StraightThrough {
-                        // Forward MAP(θ); backward dz/dθ = −I (the maximisation form's
-                        // identity on −θ).
-                        layer.straight_through(&theta, false)?
+                    let (z, y) = if method == Method::StraightThrough {
+                        // Forward MAP(θ), one row per map, so the paths are not repeated;
+                        // backward dz/dθ = −I (the maximisation form's identity on −θ).
+                        (layer.straight_through(&theta, false)?, y)
                     } else {
-                        layer.forward(&theta)?
+                        // S rows per map: the paths repeated to line up.
+                        (layer.forward(&theta)?, layer.repeat_for_samples(&y)?)
                     };
-                    let y = layer.repeat_for_samples(&y)?;
                     // Hamming distance z(1 − y) + (1 − z)y, summed: every map's gradient
                     // entries are ±1, the scale λ is made for (Adam ignores the sum's size).
                     let hamming = ((&z * (1.0 - &y)?)? + ((1.0 - &z)? * &y)?)?.sum_all()?;
@@ -1307,8 +1307,11 @@ mod tests {
             "4".into(),
             "--epochs".into(),
             "1".into(),
+            // Every method, at the default number of samples (5; --quick uses 1): the
+            // straight-through estimator once failed here, its [B, …] output against
+            // labels repeated to [B·S, …].
             "--methods".into(),
-            "imle,pfyl,spo,mse".into(),
+            "imle,blackbox,ste,pfyl,spo,mse".into(),
             "--out".into(),
             arg("plots"),
         ];
@@ -1318,7 +1321,7 @@ mod tests {
             (summary.grid, summary.train_maps, summary.test_maps),
             ((4, 4), 40, 10)
         );
-        assert_eq!(summary.runs.len(), 4);
+        assert_eq!(summary.runs.len(), 6);
         assert_eq!(summary.plots.len(), 1); // no map picture without images
         Ok(())
     }

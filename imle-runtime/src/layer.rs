@@ -500,8 +500,11 @@ impl<S: Solver> ImleLayer<S> {
         hard + (&signed - signed.detach())?
     }
 
-    /// Repeats a `[B, …]` tensor (targets, labels) to line up with the training output:
-    /// `[B·S, …]` with row `b·S + s` = row `b`; unchanged for one sample or [`Reduce::Mean`].
+    /// Repeats a `[B, …]` tensor (targets, labels) to line up with the training output of
+    /// [`forward`](ImleLayer::forward) (and `forward_t(θ, true)`): `[B·S, …]` with row
+    /// `b·S + s` = row `b`; unchanged for one sample or [`Reduce::Mean`]. Outputs with one
+    /// row per instance ([`map`](ImleLayer::map), `straight_through(θ, false)`) need no
+    /// repeat: this always repeats, whichever call made the output.
     ///
     /// ```
     /// use candle_core::{Device, Tensor};
