@@ -768,7 +768,10 @@ fn train_one(
         )?),
         _ => None,
     };
-    let spo = (method == Method::Spo).then(|| SpoPlus::new(grid_solver(), Sense::Minimize));
+    // The grid solver clamps negative entries of 2ĉ − c to 0, so it is not exact on them and
+    // SPO+ can come out below 0: returned as computed, as PyEPO does.
+    let spo = (method == Method::Spo)
+        .then(|| SpoPlus::new(grid_solver(), Sense::Minimize).with_exact_solver(false));
     let untrained = score(&layer, &predict(&net, &test.x)?, test)?;
     let mut optimizer = AdamW::new(
         varmap.all_vars(),

@@ -48,7 +48,9 @@ use std::sync::{Arc, OnceLock};
 /// the solver does, it does not turn a maximiser into a minimiser.
 ///
 /// **Properties.** `ℓ_b ≥ 0` (w̃ is optimal for `2ĉ − c` and `w*` is feasible; the value is
-/// computed in f64 and values below 0 from rounding are returned as 0), `ℓ_b = 0` at `ĉ = c`
+/// computed in f64 and values below 0 from rounding are returned as 0; a value further below
+/// 0 than rounding allows is an error, since it means `w*` is infeasible or the solver is
+/// not exact on `2ĉ − c`: see [`SpoPlus::with_exact_solver`]), `ℓ_b = 0` at `ĉ = c`
 /// when `w*` is the solver's solution for `c` (or an equally good one), and `ℓ` is convex in
 /// `ĉ`, so the gradient from `backward` is a subgradient.
 ///
@@ -81,6 +83,7 @@ use std::sync::{Arc, OnceLock};
 pub struct SpoPlus<S: Solver> {
     solver: Arc<S>,
     sense: Sense,
+    exact_solver: bool,
 }
 
 impl<S: Solver> Clone for SpoPlus<S> {
@@ -89,6 +92,7 @@ impl<S: Solver> Clone for SpoPlus<S> {
         SpoPlus {
             solver: self.solver.clone(),
             sense: self.sense,
+            exact_solver: self.exact_solver,
         }
     }
 }
@@ -150,7 +154,37 @@ impl<S: Solver> SpoPlus<S> {
         SpoPlus {
             solver: Arc::new(solver),
             sense,
+            exact_solver: true,
         }
+    }
+
+    /// Whether the solver optimises `2ĉ − c` exactly (the default, `true`). SPO+ is then
+    /// `≥ 0`, and a loss below 0 beyond rounding is an error (it means `w_star` is not a
+    /// feasible solution, or `c` and `w_star` were swapped). Give `false` for a heuristic
+    /// solver, or a [`GridShortestPath`](crate::GridShortestPath) that clamps negative
+    /// entries of `2ĉ − c` to 0 (its default): negative losses are then returned as
+    /// computed, `σ·(2ĉ − c)·(w̃ − w*)`, consistent with the gradient, as PyEPO's `SPOPlus`
+    /// does with any solver.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use imle_runtime::{Argmax, Sense, loss::Reduction, spo::SpoPlus};
+    /// let c = Tensor::new(&[[0f32, 1.0, 2.0]], &Device::Cpu)?;
+    /// let c_hat = Tensor::new(&[[0f32, 1.0, 0.0]], &Device::Cpu)?;
+    /// // Not a feasible solution (Argmax's are one-hot): SPO+ comes out negative.
+    /// let infeasible = Tensor::new(&[[0f32, 3.0, 0.0]], &Device::Cpu)?;
+    /// let spo = SpoPlus::new(Argmax, Sense::Maximize);
+    /// let err = spo.loss(&c_hat, &c, &infeasible, Reduction::Sum).unwrap_err();
+    /// assert!(err.to_string().contains("with_exact_solver(false)"));
+    /// // As computed: 2ĉ − c = [0, 1, −2], w̃ = [0, 1, 0], ℓ = (2ĉ − c)·(w̃ − w*) = 1 − 3.
+    /// let loss = spo.with_exact_solver(false).loss(&c_hat, &c, &infeasible, Reduction::Sum)?;
+    /// assert_eq!(loss.to_scalar::<f32>()?, -2.0);
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_exact_solver(mut self, exact: bool) -> Self {
+        self.exact_solver = exact;
+        self
     }
 
     /// The solver.
@@ -176,8 +210,13 @@ impl<S: Solver> SpoPlus<S> {
     /// # Errors
     /// A tensor of rank other than 2, shapes that differ (both are named), an empty batch or
     /// instance, a non-float dtype, a NaN or infinite value in `c_hat`, `c` or `w_star`, a
-    /// solver input `2ĉ − c` that overflows f32, an instance shape the solver rejects, and
-    /// any solver error, panic or non-finite solution (named after the solver).
+    /// solver input `2ĉ − c` that overflows f32, predicted costs the solver's input check
+    /// rejects (as it checks a layer's θ: a [`GridShortestPath`](crate::GridShortestPath)
+    /// rejects negative predicted costs unless told to clamp them), an instance shape the
+    /// solver rejects, any solver error, panic or non-finite solution (named after the
+    /// solver), and, unless [`with_exact_solver(false)`](SpoPlus::with_exact_solver), a
+    /// negative loss beyond rounding (`w_star` infeasible, `c` and `w_star` swapped, or a
+    /// solver that is not exact on `2ĉ − c`).
     pub fn loss(
         &self,
         c_hat: &Tensor,
@@ -192,6 +231,7 @@ impl<S: Solver> SpoPlus<S> {
         let op = SpoOp {
             solver: self.solver.clone(),
             sign: self.sense.sign(),
+            exact_solver: self.exact_solver,
             d: instance.iter().product(),
             instance,
             c,
@@ -270,6 +310,8 @@ struct SpoOp<S: Solver> {
     solver: Arc<S>,
     /// σ: +1 for a maximising solver, −1 for a minimising one.
     sign: f32,
+    /// See [`SpoPlus::with_exact_solver`].
+    exact_solver: bool,
     /// The shape of one instance, and its number of entries.
     instance: Vec<usize>,
     d: usize,
@@ -294,32 +336,83 @@ impl<S: Solver> SpoOp<S> {
                 c_hat[i], self.c[i]
             )));
         }
+        // The solver's check of the prediction, as a layer checks its θ before noise: ĉ plays
+        // θ, and 2ĉ − c its perturbation (a grid shortest path with the default
+        // `NegativeCosts::ClampPerturbed` rejects a negative predicted cost, and clamps
+        // negative entries of 2ĉ − c to 0 as it clamps noisy costs).
+        Solver::check_theta(&*self.solver, c_hat, &self.instance)
+            .map_err(|e| input_error(format!("SPO+: the predicted costs c_hat: {e}")))?;
         let mut w_tilde = vec![0.0f32; input.len()];
         self.solver.solve_rows(
             &self.instance,
             &|row, buffer| buffer.copy_from_slice(&input[row * d..][..d]),
             &mut w_tilde,
         )?;
-        // ℓ_b = σ·Σ_i (2ĉ_i − c_i)·(w̃_i − w*_i), in f64 from the f32 inputs. It is ≥ 0 when w̃
-        // is optimal for 2ĉ − c; rounding (the solver compares in f32) can leave a tiny
-        // negative value, returned as 0.
+        // ℓ_b = σ·Σ_i (2ĉ_i − c_i)·(w̃_i − w*_i), in f64 from the f32 inputs, with the
+        // tolerance below which a negative value is rounding.
         let sign = self.sign as f64;
-        let losses = w_tilde
+        let losses: Vec<(f64, f64)> = w_tilde
             .par_chunks(d)
             .zip(c_hat.par_chunks(d))
             .zip(self.c.par_chunks(d))
             .zip(self.w_star.par_chunks(d))
+            .zip(input.par_chunks(d))
             .with_min_len(min_rows(c_hat.len() / d, d))
-            .map(|(((wt, h), c), ws)| {
+            .map(|((((wt, h), c), ws), x)| {
                 let dot: f64 = (0..d)
                     .map(|i| (2.0 * h[i] as f64 - c[i] as f64) * (wt[i] as f64 - ws[i] as f64))
                     .sum();
-                (sign * dot).max(0.0) as f32
+                // ℓ_b ≥ 0 exactly when w̃ is optimal for the f32 input x = fl(2ĉ − c) and w*
+                // is feasible. Two roundings can leave it slightly negative: x differs from
+                // 2ĉ − c by at most 2^-24·|x_i| per entry, and a solver that adds its input
+                // in f32 (a path's cost) compares sums of up to d terms, each sum off by at
+                // most d·2^-24·Σ|x_i|·|w_i|. With s = Σ_i |x_i|·(|w̃_i| + |w*_i|), both stay
+                // below (2d + 1)·2^-24·s; twice that is the tolerance.
+                let s: f64 = (0..d)
+                    .map(|i| (x[i] as f64).abs() * ((wt[i] as f64).abs() + (ws[i] as f64).abs()))
+                    .sum();
+                (
+                    sign * dot,
+                    (4 * d + 2) as f64 * f64::from(f32::EPSILON) / 2.0 * s,
+                )
             })
             .collect();
+        // Below the tolerance the loss is truly negative: w̃ is worse than w* for 2ĉ − c, so
+        // the solver did not optimise 2ĉ − c or w* is not a feasible solution. With an exact
+        // solver that is bad input; with an inexact one it is the surrogate's value, returned
+        // as computed (clamping it to 0 would disagree with the gradient).
+        if self.exact_solver
+            && let Some((b, &(loss, _))) = losses
+                .iter()
+                .enumerate()
+                .find(|(_, (loss, tolerance))| *loss < -tolerance)
+        {
+            return Err(input_error(format!(
+                "SPO+: the loss of instance {b} is {loss:.6e} < 0, which SPO+ cannot be with \
+                 an exact solver: the solver's solution for 2ĉ − c is worse than w_star under \
+                 2ĉ − c. Either w_star is not a feasible solution (it must be an optimal \
+                 solution for c, in the solver's format; c and w_star swapped?), or the \
+                 solver `{}` does not optimise 2ĉ − c exactly (a heuristic, or a grid shortest \
+                 path clamping negative entries of 2ĉ − c to 0): then say so with \
+                 SpoPlus::with_exact_solver(false), and negative losses are returned as \
+                 computed",
+                self.solver.name()
+            )));
+        }
         // Set once: candle calls cpu_fwd exactly once per op value.
         let _ = self.w_tilde.set(w_tilde);
-        Ok(losses)
+        Ok(losses
+            .into_iter()
+            .map(|(loss, tolerance)| {
+                // Rounding below 0 reads as 0.
+                let loss = if (-tolerance..0.0).contains(&loss) {
+                    0.0
+                } else {
+                    loss
+                };
+                loss as f32
+            })
+            .collect())
     }
 
     fn backward(&self, grad: &[f32]) -> Result<Vec<f32>> {

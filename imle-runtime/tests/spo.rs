@@ -427,3 +427,69 @@ fn instances_of_any_shape_match_their_flattened_form() -> Result<()> {
     assert!(flat.0.iter().any(|&l| l > 0.0), "{flat:?}");
     Ok(())
 }
+
+/// A loss below 0 beyond rounding is impossible for SPO+ with an exact solver and a feasible
+/// w*: an error that says why (w* infeasible, c and w* swapped, an inexact solver) and names
+/// the option for inexact solvers. With that option the loss is returned as computed, and
+/// its gradient is the same subgradient 2σ·(w̃ − w*) as ever.
+#[test]
+fn a_negative_loss_is_an_error_unless_the_solver_is_inexact() -> Result<()> {
+    // Maximise over one-hot w. 2ĉ − c = [0, 1, −2], w̃ = [0, 1, 0].
+    let c = Tensor::new(&[[0f32, 1.0, 2.0], [0.0, 1.0, 2.0]], &cpu())?;
+    let c_hat = Tensor::new(&[[0f32, 1.0, 0.0], [0.0, 1.0, 0.0]], &cpu())?;
+    // Row 0: the optimal solution (ℓ = 1 − (−2) = 3). Row 1: not one-hot (ℓ = 1 − 3 = −2).
+    let w = Tensor::new(&[[0f32, 0.0, 1.0], [0.0, 3.0, 0.0]], &cpu())?;
+    let spo = SpoPlus::new(Argmax, Sense::Maximize);
+    let e = spo
+        .loss(&c_hat, &c, &w, Reduction::None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("loss of instance 1 is -2")
+            && e.contains("w_star is not a feasible solution")
+            && e.contains("with_exact_solver(false)"),
+        "{e}"
+    );
+    let inexact = spo.with_exact_solver(false);
+    let (losses, grad) = loss_and_grad(&inexact, &c_hat, &c, &w)?;
+    assert_eq!(losses, [3.0, -2.0]);
+    assert_eq!(grad, [[0.0, 2.0, -2.0], [0.0, -4.0, 0.0]]);
+    Ok(())
+}
+
+/// ĉ plays a layer's θ in the solver's input check: a grid shortest path rejects a negative
+/// predicted cost and names the option that clamps it; 2ĉ − c below 0 (its perturbation) is
+/// clamped, as noisy costs are, which makes the solver inexact on it.
+#[test]
+fn the_solver_checks_the_predicted_costs() -> Result<()> {
+    use imle_runtime::{GridShortestPath, NegativeCosts, Neighbourhood};
+    let grid = GridShortestPath::new(Neighbourhood::Four);
+    let c = Tensor::new(&[[[1f32, 1.0], [5.0, 1.0]]], &cpu())?;
+    let w = Tensor::new(&[[[1f32, 1.0], [0.0, 1.0]]], &cpu())?;
+    let negative = Tensor::new(&[[[0.5f32, 0.0], [-2.5, 0.5]]], &cpu())?;
+    let e = SpoPlus::new(grid, Sense::Minimize)
+        .loss(&negative, &c, &w, Reduction::Sum)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("SPO+: the predicted costs c_hat")
+            && e.contains("-2.5")
+            && e.contains("ClampToZero"),
+        "{e}"
+    );
+    // Non-negative ĉ whose 2ĉ − c = [0, −1, −5, 0] is clamped to 0: the solver ties the two
+    // paths and takes the top one, w̃ = [1, 1, 0, 1] = w*, so ℓ = 0, although the exact SPO+
+    // (the left path, −5 − 1 + 0 cheaper) is 5. The value stays ≥ 0 here, so no error.
+    let c_hat = Tensor::new(&[[[0.5f32, 0.0], [0.0, 0.5]]], &cpu())?;
+    let clamped = SpoPlus::new(grid, Sense::Minimize).loss(&c_hat, &c, &w, Reduction::Sum)?;
+    assert_eq!(clamped.to_scalar::<f32>()?, 0.0);
+    // Negative predictions are accepted when the solver is told to clamp them: 2ĉ − c =
+    // [0, −1, −10, 0] clamps to all zeros, the tie goes to the top path = w*, and ℓ = 0 (the
+    // exact SPO+, through the −10 cell, would be 9).
+    let clamp_all = grid.with_negative_costs(NegativeCosts::ClampToZero);
+    let loss = SpoPlus::new(clamp_all, Sense::Minimize)
+        .with_exact_solver(false)
+        .loss(&negative, &c, &w, Reduction::Sum)?;
+    assert_eq!(loss.to_scalar::<f32>()?, 0.0);
+    Ok(())
+}
