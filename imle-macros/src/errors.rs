@@ -36,14 +36,24 @@ pub fn both<A, B>(a: syn::Result<A>, b: syn::Result<B>) -> syn::Result<(A, B)> {
 
 /// The candidate closest to `word` by edit distance (with transpositions), if it is close
 /// enough to be a likely typo: at most one edit per three characters, and at least one.
+/// Failing that, the one candidate that `word` (of two characters or more) abbreviates:
+/// "min" for "minimize".
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
     let limit = (word.chars().count() / 3).max(1);
-    candidates
-        .into_iter()
-        .map(|c| (distance(word, c), c))
+    let typo = candidates
+        .iter()
+        .map(|&c| (distance(word, c), c))
         .filter(|&(d, _)| d <= limit)
         .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
+        .map(|(_, c)| c);
+    let mut abbreviated = candidates
+        .iter()
+        .filter(|c| word.chars().count() >= 2 && c.len() > word.len() && c.starts_with(word));
+    typo.or_else(|| match (abbreviated.next(), abbreviated.next()) {
+        (Some(&only), None) => Some(only),
+        _ => None,
+    })
 }
 
 /// Optimal-string-alignment distance: insertions, deletions, substitutions and swaps of
@@ -91,5 +101,9 @@ mod tests {
         assert_eq!(closest("sample", keys), Some("samples"));
         assert_eq!(closest("taget_tau", keys), Some("target_tau"));
         assert_eq!(closest("banana", keys), None);
+        // Abbreviations of one candidate only.
+        assert_eq!(closest("min", ["maximize", "minimize"]), Some("minimize"));
+        assert_eq!(closest("targ", ["target", "target_tau"]), None);
+        assert_eq!(closest("m", ["maximize", "minimize", "mean"]), None);
     }
 }

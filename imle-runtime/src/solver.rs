@@ -123,6 +123,12 @@ pub trait MapSolver: Send + Sync + 'static {
 
     /// Writes the solution for one instance `theta` (flattened, of `shape`) into `z`, which has
     /// the same length and arrives filled with zeros.
+    ///
+    /// A solution is any finite vector: 0/1 indicators (top-k, paths), integer counts (a
+    /// bounded knapsack) or fractional values (an LP relaxation's vertex) all work, since
+    /// I-MLE's gradient is a difference of two solutions, as in torch-imle and PyEPO, which
+    /// check nothing about them either. The layer rejects only non-finite values; whether
+    /// the values are feasible for the problem is the solver's to ensure.
     fn solve(
         &self,
         theta: &[f32],

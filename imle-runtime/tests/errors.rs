@@ -419,3 +419,17 @@ fn sum_of_gamma_k_outside_its_range_is_an_error() {
         assert_eq!(layer.forward(&theta).unwrap().dims(), &[2, 4]);
     }
 }
+
+/// A grid layer given flat `[B, H·W]` costs says that θ is the problem (an input error, not a
+/// configuration one) and how to reshape it.
+#[test]
+fn flat_costs_for_a_grid_are_an_input_error_with_the_reshape() {
+    let flat = Tensor::ones((2, 9), DType::F32, &Device::Cpu).unwrap();
+    let err = grid_layer(None).forward(&flat).unwrap_err().to_string();
+    assert!(
+        err.starts_with("imle input: grid shortest path needs 2-D instances")
+            && err.contains("got [9]")
+            && err.contains("[B, H, W]"),
+        "{err}"
+    );
+}

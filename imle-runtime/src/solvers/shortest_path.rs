@@ -1,6 +1,6 @@
 //! Shortest path on a grid of vertex costs (the Warcraft maps of the I-MLE paper).
 
-use crate::error::{config_error, solver_error};
+use crate::error::{input_error, solver_error};
 use crate::solver::MapSolver;
 use candle_core::Result;
 use std::cmp::Reverse;
@@ -245,8 +245,9 @@ impl MapSolver for GridShortestPath {
     fn check_instance(&self, shape: &[usize]) -> Result<()> {
         match shape {
             [h, w] if *h >= 1 && *w >= 1 && h * w <= u32::MAX as usize => Ok(()),
-            _ => Err(config_error(format!(
-                "grid shortest path needs 2-D instances [H, W] with H, W >= 1, got {shape:?}"
+            _ => Err(input_error(format!(
+                "grid shortest path needs 2-D instances [H, W] with H, W >= 1, got {shape:?}: \
+                 give θ as [B, H, W] (a flat [B, H·W] tensor: θ.reshape((B, H, W)))"
             ))),
         }
     }
