@@ -33,7 +33,7 @@
 //! (predicted path's true cost / optimal cost, mean).
 //!
 //! ```sh
-//! cargo run --release --example shortest_path                  # 12×12, about 3 minutes on 2 cores
+//! cargo run --release --example shortest_path                  # 12×12, 6 methods, ~90 s each on 2 cores
 //! cargo run --release --example shortest_path -- --grid 18 --methods imle,blackbox
 //! cargo run --release --example shortest_path -- --train 10000 --epochs 30 --samples 1 --methods imle,blackbox
 //! cargo run --release --example shortest_path -- --quick --json   # what CI runs, a JSON summary
