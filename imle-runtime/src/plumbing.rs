@@ -109,7 +109,7 @@ impl<S: MapSolver> Solver for S {
         // In order, so the error names the first bad instance whatever the thread count; a
         // scan of θ costs little next to drawing the noise or solving.
         for (b, row) in theta.chunks(n).enumerate() {
-            let what = || format!("θ of instance {b} (its input before any noise)");
+            let what = || format!("instance {b} of its unperturbed input");
             match catch_unwind(AssertUnwindSafe(|| {
                 MapSolver::check_theta(self, row, shape)
             })) {

@@ -149,7 +149,11 @@ impl<S: Solver> SpoPlus<S> {
     /// SPO+ over the feasible set of `solver`, which optimises in direction `sense` (see
     /// [`SpoPlus`] for how the sense enters the loss). Any [`MapSolver`](crate::MapSolver)
     /// works (built-in or made by `#[imle_layer]`), and so does a
-    /// [`Batched`](crate::Batched) batch solver.
+    /// [`Batched`](crate::Batched) batch solver. The solver is taken to be exact on
+    /// `2ĉ − c`; for one that is not (a heuristic, or a
+    /// [`GridShortestPath`](crate::GridShortestPath) that clamps negative entries of `2ĉ − c`
+    /// to 0, as its default does wherever `ĉ < c/2`), see
+    /// [`with_exact_solver`](SpoPlus::with_exact_solver).
     pub fn new(solver: S, sense: Sense) -> Self {
         SpoPlus {
             solver: Arc::new(solver),
@@ -365,15 +369,19 @@ impl<S: Solver> SpoOp<S> {
                 // ℓ_b ≥ 0 exactly when w̃ is optimal for the f32 input x = fl(2ĉ − c) and w*
                 // is feasible. Two roundings can leave it slightly negative: x differs from
                 // 2ĉ − c by at most 2^-24·|x_i| per entry, and a solver that adds its input
-                // in f32 (a path's cost) compares sums of up to d terms, each sum off by at
-                // most d·2^-24·Σ|x_i|·|w_i|. With s = Σ_i |x_i|·(|w̃_i| + |w*_i|), both stay
-                // below (2d + 1)·2^-24·s; twice that is the tolerance.
+                // in f32 (a path's cost) compares sums of the m entries a solution uses
+                // (m = the larger number of non-zeros in w̃ and w*; zero terms add no
+                // rounding), each sum off by at most m·2^-24·Σ|x_i|·|w_i|. With
+                // s = Σ_i |x_i|·(|w̃_i| + |w*_i|), both stay below (2m + 1)·2^-24·s; twice
+                // that is the tolerance.
                 let s: f64 = (0..d)
                     .map(|i| (x[i] as f64).abs() * ((wt[i] as f64).abs() + (ws[i] as f64).abs()))
                     .sum();
+                let nonzeros = |w: &[f32]| w.iter().filter(|&&v| v != 0.0).count();
+                let m = nonzeros(wt).max(nonzeros(ws)).max(1);
                 (
                     sign * dot,
-                    (4 * d + 2) as f64 * f64::from(f32::EPSILON) / 2.0 * s,
+                    (4 * m + 2) as f64 * f64::from(f32::EPSILON) / 2.0 * s,
                 )
             })
             .collect();
@@ -382,20 +390,27 @@ impl<S: Solver> SpoOp<S> {
         // solver that is bad input; with an inexact one it is the surrogate's value, returned
         // as computed (clamping it to 0 would disagree with the gradient).
         if self.exact_solver
-            && let Some((b, &(loss, _))) = losses
+            && let Some((b, &(loss, tolerance))) = losses
                 .iter()
                 .enumerate()
                 .find(|(_, (loss, tolerance))| *loss < -tolerance)
         {
+            let sense = if self.sign > 0.0 {
+                Sense::Maximize
+            } else {
+                Sense::Minimize
+            };
             return Err(input_error(format!(
-                "SPO+: the loss of instance {b} is {loss:.6e} < 0, which SPO+ cannot be with \
-                 an exact solver: the solver's solution for 2ĉ − c is worse than w_star under \
-                 2ĉ − c. Either w_star is not a feasible solution (it must be an optimal \
-                 solution for c, in the solver's format; c and w_star swapped?), or the \
-                 solver `{}` does not optimise 2ĉ − c exactly (a heuristic, or a grid shortest \
-                 path clamping negative entries of 2ĉ − c to 0): then say so with \
-                 SpoPlus::with_exact_solver(false), and negative losses are returned as \
-                 computed",
+                "SPO+: the loss of instance {b} is {loss} < 0 (rounding allows down to {:.1e}), \
+                 which SPO+ cannot be with an exact solver: the solver's solution for 2ĉ − c \
+                 is worse than w_star under 2ĉ − c. Either the sense ({sense:?}) is not the \
+                 direction the solver `{}` optimises in, or w_star is not a feasible \
+                 solution (it must be an optimal solution for c, in the solver's format; c \
+                 and w_star swapped?), or the solver does not optimise 2ĉ − c exactly (a \
+                 heuristic, or a grid shortest path clamping negative entries of 2ĉ − c to \
+                 0): then say so with SpoPlus::with_exact_solver(false), and negative losses \
+                 are returned as computed",
+                -tolerance,
                 self.solver.name()
             )));
         }

@@ -479,7 +479,8 @@ fn the_solver_checks_the_predicted_costs() -> Result<()> {
     );
     // Non-negative ĉ whose 2ĉ − c = [0, −1, −5, 0] is clamped to 0: the solver ties the two
     // paths and takes the top one, w̃ = [1, 1, 0, 1] = w*, so ℓ = 0, although the exact SPO+
-    // (the left path, −5 − 1 + 0 cheaper) is 5. The value stays ≥ 0 here, so no error.
+    // (the left path costs −5 against the top's −1) is 4. The value stays ≥ 0 here, so no
+    // error.
     let c_hat = Tensor::new(&[[[0.5f32, 0.0], [0.0, 0.5]]], &cpu())?;
     let clamped = SpoPlus::new(grid, Sense::Minimize).loss(&c_hat, &c, &w, Reduction::Sum)?;
     assert_eq!(clamped.to_scalar::<f32>()?, 0.0);
@@ -491,5 +492,22 @@ fn the_solver_checks_the_predicted_costs() -> Result<()> {
         .with_exact_solver(false)
         .loss(&negative, &c, &w, Reduction::Sum)?;
     assert_eq!(loss.to_scalar::<f32>()?, 0.0);
+    Ok(())
+}
+
+/// The rounding tolerance from below: 2ĉ − c ties in f32 (both 2.0) but not exactly (2 − 2^-30
+/// against 2), so the solver's tie rule picks item 0 while the feasible w* is item 1, and the
+/// exact value is −2^-30. That is rounding, returned as 0, not an error.
+#[test]
+fn a_negative_loss_within_rounding_is_zero() -> Result<()> {
+    let tiny = (-30f32).exp2();
+    let c = Tensor::new(&[[tiny, 0.0]], &cpu())?;
+    let c_hat = Tensor::new(&[[1f32, 1.0]], &cpu())?;
+    let w = Tensor::new(&[[0f32, 1.0]], &cpu())?;
+    let spo = SpoPlus::new(Argmax, Sense::Maximize);
+    let (losses, grad) = loss_and_grad(&spo, &c_hat, &c, &w)?;
+    assert_eq!(losses, [0.0]);
+    // w̃ = [1, 0]: the subgradient 2(w̃ − w*) still says which way ĉ should move.
+    assert_eq!(grad, [[2.0, -2.0]]);
     Ok(())
 }

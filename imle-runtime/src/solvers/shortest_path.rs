@@ -44,6 +44,11 @@ pub enum Neighbourhood {
 /// | `ClampToZero` | clamped to 0 | clamped to 0 | clamped to 0 |
 /// | `Error` | error | error | error |
 ///
+/// The perturbed optimizer and SPO+ treat their input the same way: θ is the prediction
+/// (`ĉ` for SPO+), and the perturbed input is `θ + σ·ε`, or SPO+'s `2ĉ − c`. Clamped, the
+/// solver is not exact on that input, which SPO+ must be told
+/// ([`SpoPlus::with_exact_solver`](crate::spo::SpoPlus::with_exact_solver)).
+///
 /// NaN and infinite costs are errors under every variant. Every error message names the
 /// option that changes it. See [`GridShortestPath::with_negative_costs`] for examples.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -245,9 +250,13 @@ impl MapSolver for GridShortestPath {
     fn check_instance(&self, shape: &[usize]) -> Result<()> {
         match shape {
             [h, w] if *h >= 1 && *w >= 1 && h * w <= u32::MAX as usize => Ok(()),
+            [_, _] => Err(input_error(format!(
+                "grid shortest path needs 2-D instances [H, W] with H, W >= 1 and at most \
+                 2^32 − 1 cells, got {shape:?}"
+            ))),
             _ => Err(input_error(format!(
-                "grid shortest path needs 2-D instances [H, W] with H, W >= 1, got {shape:?}: \
-                 give θ as [B, H, W] (a flat [B, H·W] tensor: θ.reshape((B, H, W)))"
+                "grid shortest path needs 2-D instances [H, W], got {shape:?}: give θ as \
+                 [B, H, W] (a flat [B, H·W] tensor: θ.reshape((B, H, W)))"
             ))),
         }
     }
