@@ -234,7 +234,7 @@ impl<S: Solver> SpoPlus<S> {
         let w_star = host_f32("w_star", w_star)?;
         let op = SpoOp {
             solver: self.solver.clone(),
-            sign: self.sense.sign(),
+            sense: self.sense,
             exact_solver: self.exact_solver,
             d: instance.iter().product(),
             instance,
@@ -312,8 +312,8 @@ fn host_f32(name: &str, t: &Tensor) -> Result<Vec<f32>> {
 /// `ℓ_b = σ·(2ĉ_b − c_b)·(w̃_b − w*_b)` `[B]`, backward `g_b·2σ·(w̃_b − w*_b)`.
 struct SpoOp<S: Solver> {
     solver: Arc<S>,
-    /// σ: +1 for a maximising solver, −1 for a minimising one.
-    sign: f32,
+    /// The solver's sense; σ = `sense.sign()`: +1 to maximise, −1 to minimise.
+    sense: Sense,
     /// See [`SpoPlus::with_exact_solver`].
     exact_solver: bool,
     /// The shape of one instance, and its number of entries.
@@ -354,7 +354,7 @@ impl<S: Solver> SpoOp<S> {
         )?;
         // ℓ_b = σ·Σ_i (2ĉ_i − c_i)·(w̃_i − w*_i), in f64 from the f32 inputs, with the
         // tolerance below which a negative value is rounding.
-        let sign = self.sign as f64;
+        let sign = f64::from(self.sense.sign());
         let losses: Vec<(f64, f64)> = w_tilde
             .par_chunks(d)
             .zip(c_hat.par_chunks(d))
@@ -363,9 +363,6 @@ impl<S: Solver> SpoOp<S> {
             .zip(input.par_chunks(d))
             .with_min_len(min_rows(c_hat.len() / d, d))
             .map(|((((wt, h), c), ws), x)| {
-                let dot: f64 = (0..d)
-                    .map(|i| (2.0 * h[i] as f64 - c[i] as f64) * (wt[i] as f64 - ws[i] as f64))
-                    .sum();
                 // ℓ_b ≥ 0 exactly when w̃ is optimal for the f32 input x = fl(2ĉ − c) and w*
                 // is feasible. Two roundings can leave it slightly negative: x differs from
                 // 2ĉ − c by at most 2^-24·|x_i| per entry, and a solver that adds its input
@@ -373,12 +370,16 @@ impl<S: Solver> SpoOp<S> {
                 // (m = the larger number of non-zeros in w̃ and w*; zero terms add no
                 // rounding), each sum off by at most m·2^-24·Σ|x_i|·|w_i|. With
                 // s = Σ_i |x_i|·(|w̃_i| + |w*_i|), both stay below (2m + 1)·2^-24·s; twice
-                // that is the tolerance.
-                let s: f64 = (0..d)
-                    .map(|i| (x[i] as f64).abs() * ((wt[i] as f64).abs() + (ws[i] as f64).abs()))
-                    .sum();
-                let nonzeros = |w: &[f32]| w.iter().filter(|&&v| v != 0.0).count();
-                let m = nonzeros(wt).max(nonzeros(ws)).max(1);
+                // that is the tolerance. One pass gathers the dot product, s and both counts.
+                let (mut dot, mut s, mut used_tilde, mut used_star) = (0.0f64, 0.0f64, 0, 0);
+                for i in 0..d {
+                    let (t, star) = (wt[i] as f64, ws[i] as f64);
+                    dot += (2.0 * h[i] as f64 - c[i] as f64) * (t - star);
+                    s += (x[i] as f64).abs() * (t.abs() + star.abs());
+                    used_tilde += usize::from(t != 0.0);
+                    used_star += usize::from(star != 0.0);
+                }
+                let m = used_tilde.max(used_star).max(1);
                 (
                     sign * dot,
                     (4 * m + 2) as f64 * f64::from(f32::EPSILON) / 2.0 * s,
@@ -395,15 +396,10 @@ impl<S: Solver> SpoOp<S> {
                 .enumerate()
                 .find(|(_, (loss, tolerance))| *loss < -tolerance)
         {
-            let sense = if self.sign > 0.0 {
-                Sense::Maximize
-            } else {
-                Sense::Minimize
-            };
             return Err(input_error(format!(
                 "SPO+: the loss of instance {b} is {loss} < 0 (rounding allows down to {:.1e}), \
                  which SPO+ cannot be with an exact solver: the solver's solution for 2ĉ − c \
-                 is worse than w_star under 2ĉ − c. Either the sense ({sense:?}) is not the \
+                 is worse than w_star under 2ĉ − c. Either the sense ({:?}) is not the \
                  direction the solver `{}` optimises in, or w_star is not a feasible \
                  solution (it must be an optimal solution for c, in the solver's format; c \
                  and w_star swapped?), or the solver does not optimise 2ĉ − c exactly (a \
@@ -411,6 +407,7 @@ impl<S: Solver> SpoOp<S> {
                  0): then say so with SpoPlus::with_exact_solver(false), and negative losses \
                  are returned as computed",
                 -tolerance,
+                self.sense,
                 self.solver.name()
             )));
         }
@@ -444,7 +441,7 @@ impl<S: Solver> SpoOp<S> {
             .zip(grad.par_iter())
             .with_min_len(min_rows(grad.len(), d))
             .for_each(|(((out, wt), ws), &g)| {
-                let scale = 2.0 * self.sign * g;
+                let scale = 2.0 * self.sense.sign() * g;
                 for ((o, &t), &s) in out.iter_mut().zip(wt).zip(ws) {
                     *o = scale * (t - s);
                 }

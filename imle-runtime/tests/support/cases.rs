@@ -515,13 +515,14 @@ pub fn zero_gradient_cases(every_combination: bool) -> Vec<Case> {
                     .unwrap(),
             ),
         ];
+        // The one combination the emulation runs for this noise kind.
+        let (option, kernel_index) = if noise == Noise::None {
+            (2, 0)
+        } else {
+            (i % 2, (i / 2) % 2)
+        };
         for (j, (what, config)) in options.into_iter().enumerate() {
             for (l, kernel) in [top(5), DeviceKernel::Argmax].into_iter().enumerate() {
-                let (option, kernel_index) = if noise == Noise::None {
-                    (2, 0)
-                } else {
-                    (i % 2, (i / 2) % 2)
-                };
                 if !every_combination && (j != option || l != kernel_index) {
                     continue;
                 }
